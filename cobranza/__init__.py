@@ -1,0 +1,1 @@
+"""cobranza: durable collection of money owed, one Temporal workflow per invoice."""

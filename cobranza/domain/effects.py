@@ -1,0 +1,132 @@
+"""Typed inputs and outputs of activities: what the workflow asks of the outside world."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cobranza.domain.invoice import Channel, Customer, Invoice, InvoiceStatus, TimelineEntry
+from cobranza.domain.money import Money
+
+
+class InvoiceSnapshot(BaseModel):
+    """The read-model row of one invoice as the workflow sees it at an instant."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    tenant: str
+    invoice_id: str
+    customer_id: str
+    country: str
+    currency: str
+    amount_minor: int
+    paid_minor: int
+    credited_minor: int = 0
+    written_off_minor: int = 0
+    status: InvoiceStatus
+    dunning_level: int
+    issued_on: date
+    due_on: date
+    closed_at: datetime | None = None
+    policy_ref: str
+    reminders_sent: int = 0
+    disputed: bool = False
+    updated_at: datetime
+
+    @property
+    def outstanding_minor(self) -> int:
+        return self.amount_minor - self.paid_minor - self.credited_minor - self.written_off_minor
+
+
+class SequencedEntry(BaseModel):
+    """A timeline entry with its per-invoice sequence number: the natural key for upserts."""
+
+    seq: int
+    entry: TimelineEntry
+
+
+class Recording(BaseModel):
+    """What an effect activity also writes to the store in the same call."""
+
+    snapshot: InvoiceSnapshot
+    entries: list[SequencedEntry] = Field(default_factory=list)
+
+
+class LineItem(BaseModel):
+    """One invoice listed in a message: its own outstanding amount and what was received."""
+
+    invoice_id: str
+    amount: Money
+    outstanding: Money
+    paid: Money
+    due_on: date
+    days_overdue: int = 0
+    payment_link: str | None = None
+
+
+class MessageRequest(BaseModel):
+    dedupe_key: str
+    customer: Customer
+    channel: Channel
+    template: str
+    items: list[LineItem]
+    step: str
+    scheduled_at: datetime
+    recording: Recording
+
+
+class MessageReceipt(BaseModel):
+    dedupe_key: str
+    provider_message_id: str
+    address: str
+    sent_at: datetime
+    content_sha256: str
+    duplicate: bool = False
+
+
+class PaymentLinkRequest(BaseModel):
+    invoice: Invoice
+    idempotency_key: str
+    recording: Recording
+
+
+class PaymentLink(BaseModel):
+    url: str
+    link_id: str
+
+
+class CrmTaskRequest(BaseModel):
+    idempotency_key: str
+    customer: Customer
+    invoice_id: str
+    kind: Literal["collector_call", "dispute", "promise", "broken_promise"]
+    title: str
+    body: str = ""
+    recording: Recording
+
+
+class CrmTaskReceipt(BaseModel):
+    task_id: str
+    duplicate: bool = False
+
+
+class ErpPosting(BaseModel):
+    """An invoice status change or a payment posted to the ERP, once per idempotency key."""
+
+    idempotency_key: str
+    invoice_id: str
+    customer_id: str
+    kind: Literal["issued", "payment", "status"]
+    status: InvoiceStatus
+    amount: Money | None = None
+    payment_id: str | None = None
+    outstanding: Money
+    recording: Recording
+
+
+class ErpReceipt(BaseModel):
+    posting_id: str
+    duplicate: bool = False

@@ -1,0 +1,26 @@
+"""Typed domain exceptions; each message names the field and the accepted values."""
+
+from __future__ import annotations
+
+
+class DomainError(ValueError):
+    """Base of every rule the domain refuses."""
+
+
+class UnknownCurrency(DomainError):
+    def __init__(self, code: str) -> None:
+        super().__init__(f"unknown currency {code!r}: expected an ISO 4217 code such as USD, MXN, JPY")
+        self.code = code
+
+
+class AmountPrecisionError(DomainError):
+    def __init__(self, amount: str, currency: str, exponent: int) -> None:
+        super().__init__(
+            f"amount {amount} has more decimals than {currency} allows "
+            f"(ISO 4217 exponent {exponent})"
+        )
+
+
+class CurrencyMismatch(DomainError):
+    def __init__(self, left: str, right: str) -> None:
+        super().__init__(f"cannot combine amounts in {left} and {right}")

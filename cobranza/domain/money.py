@@ -1,0 +1,108 @@
+"""Money as integer minor units with the ISO 4217 exponent of its currency; never a float."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+import iso4217
+from babel import Locale
+from babel.numbers import parse_pattern
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from cobranza.domain.errors import AmountPrecisionError, CurrencyMismatch, UnknownCurrency
+
+
+@lru_cache(maxsize=256)
+def currency_exponent(code: str) -> int:
+    """Digits after the decimal point for a currency, as ISO 4217 defines them (JPY 0, KWD 3)."""
+    try:
+        currency = iso4217.Currency(code.upper())
+    except ValueError as exc:
+        raise UnknownCurrency(code) from exc
+    exponent = currency.exponent
+    return 0 if exponent is None else int(exponent)
+
+
+def normalise_currency(code: str) -> str:
+    """Upper-case a currency code after checking that ISO 4217 knows it."""
+    currency_exponent(code)
+    return code.upper()
+
+
+class Money(BaseModel):
+    """An amount in integer minor units of one currency."""
+
+    model_config = ConfigDict(frozen=True)
+
+    minor: int
+    currency: str
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        return normalise_currency(value)
+
+    @classmethod
+    def parse(cls, amount: str | Decimal | int, currency: str) -> Money:
+        """Build from a decimal amount in major units, refusing more decimals than allowed."""
+        code = normalise_currency(currency)
+        exponent = currency_exponent(code)
+        try:
+            value = Decimal(str(amount).strip())
+        except InvalidOperation as exc:
+            raise ValueError(f"amount {amount!r} is not a decimal number") from exc
+        if not value.is_finite():
+            raise ValueError(f"amount {amount!r} is not a finite number")
+        scaled = value.scaleb(exponent)
+        if scaled != scaled.to_integral_value():
+            raise AmountPrecisionError(str(amount), code, exponent)
+        return cls(minor=int(scaled), currency=code)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(minor=0, currency=currency)
+
+    @property
+    def exponent(self) -> int:
+        return currency_exponent(self.currency)
+
+    def to_decimal(self) -> Decimal:
+        """The amount in major units with exactly the currency's exponent of decimals."""
+        return Decimal(self.minor).scaleb(-self.exponent).quantize(Decimal(1).scaleb(-self.exponent))
+
+    def __str__(self) -> str:
+        return f"{self.to_decimal()} {self.currency}"
+
+    def _check(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise CurrencyMismatch(self.currency, other.currency)
+
+    def __add__(self, other: Money) -> Money:
+        self._check(other)
+        return Money(minor=self.minor + other.minor, currency=self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._check(other)
+        return Money(minor=self.minor - other.minor, currency=self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        self._check(other)
+        return self.minor < other.minor
+
+    def __le__(self, other: Money) -> bool:
+        self._check(other)
+        return self.minor <= other.minor
+
+    def is_zero(self) -> bool:
+        return self.minor == 0
+
+    def is_positive(self) -> bool:
+        return self.minor > 0
+
+    def format(self, locale: str) -> str:
+        """Localised text such as "¥1,935", "$ 600,00" or "KWD 1,935.500"."""
+        loc = Locale.parse(locale)
+        pattern = parse_pattern(loc.currency_formats["standard"].pattern)
+        pattern.frac_prec = (self.exponent, self.exponent)
+        return pattern.apply(self.to_decimal(), loc, currency=self.currency, currency_digits=False)
