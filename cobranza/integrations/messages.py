@@ -1,0 +1,211 @@
+"""Customer-facing messages rendered from per-language jinja templates, many invoices each."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    UndefinedError,
+    select_autoescape,
+)
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from pydantic import BaseModel, ConfigDict
+
+from cobranza.domain.effects import LineItem
+from cobranza.domain.invoice import Channel, Customer
+from cobranza.domain.money import Money
+from cobranza.integrations.errors import MessageTemplateError
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+DEFAULT_CREDITOR = "cobranza demo creditor"
+FALLBACK_LANGUAGE = "en"
+# Names become file paths, so only lower-case words joined by underscores are accepted.
+_SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# Email needs all three parts; SMS and WhatsApp send the plain-text part alone.
+CHANNEL_PARTS: dict[Channel, tuple[str, ...]] = {
+    Channel.EMAIL: ("subject", "txt", "html"),
+    Channel.SMS: ("txt",),
+    Channel.WHATSAPP: ("txt",),
+}
+
+
+class RenderedMessage(BaseModel):
+    """The three parts of a message and a digest that proves later what was sent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    template: str
+    language: str
+    locale: str
+    subject: str
+    text: str
+    html: str
+    content_sha256: str
+
+
+class MessageCatalog:
+    """The templates under one directory, laid out as `<lang>/<name>.<part>.j2`."""
+
+    def __init__(self, root: Path = TEMPLATES_DIR) -> None:
+        self.root = root
+        self._env = SandboxedEnvironment(
+            loader=FileSystemLoader(root),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def languages(self) -> list[str]:
+        return sorted(
+            p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("_")
+        )
+
+    def template_names(self) -> list[str]:
+        """Names that every language provides for email, the channel that needs the most parts."""
+        return sorted(n for n in self._names_in(FALLBACK_LANGUAGE) if self.has_template(n))
+
+    def has_template(self, name: str, channel: Channel = Channel.EMAIL) -> bool:
+        """True when every language has every part the channel needs, so no customer is left out."""
+        if not _SAFE_NAME.match(name):
+            return False
+        parts = CHANNEL_PARTS[channel]
+        return all(
+            (self.root / lang / f"{name}.{part}.j2").is_file()
+            for lang in self.languages()
+            for part in parts
+        )
+
+    def render(
+        self,
+        template: str,
+        locale: str,
+        customer: Customer,
+        items: Sequence[LineItem],
+        creditor: str = DEFAULT_CREDITOR,
+    ) -> RenderedMessage:
+        if not _SAFE_NAME.match(template):
+            raise MessageTemplateError(
+                f"template name {template!r} is invalid: expected lower-case words joined by _"
+            )
+        if not items:
+            raise MessageTemplateError(f"message {template!r} must list at least one invoice")
+        language, format_locale = self._resolve(locale)
+        context = _context(format_locale, customer, items, creditor)
+        subject = " ".join(self._render_part(language, template, "subject", context).split())
+        text = self._render_part(language, template, "txt", context).strip() + "\n"
+        html = self._render_part(language, template, "html", context).strip() + "\n"
+        digest = hashlib.sha256("\x00".join((subject, text, html)).encode()).hexdigest()
+        return RenderedMessage(
+            template=template,
+            language=language,
+            locale=format_locale,
+            subject=subject,
+            text=text,
+            html=html,
+            content_sha256=digest,
+        )
+
+    def _names_in(self, language: str) -> set[str]:
+        return {
+            p.name.split(".", 1)[0]
+            for p in (self.root / language).glob("*.j2")
+            if not p.name.startswith("_")
+        }
+
+    def _resolve(self, locale: str) -> tuple[str, str]:
+        """The template language and the babel locale used to format money and dates.
+
+        A language without templates gets English text formatted the English way, so one
+        message never mixes English words with another language's digit grouping.
+        """
+        try:
+            parsed = Locale.parse(locale.replace("-", "_"))
+        except (UnknownLocaleError, ValueError, TypeError):
+            return FALLBACK_LANGUAGE, FALLBACK_LANGUAGE
+        if parsed.language in self.languages():
+            return parsed.language, str(parsed)
+        return FALLBACK_LANGUAGE, FALLBACK_LANGUAGE
+
+    def _render_part(self, language: str, name: str, part: str, context: dict[str, Any]) -> str:
+        path = f"{language}/{name}.{part}.j2"
+        try:
+            return self._env.get_template(path).render(context)
+        except TemplateNotFound as exc:
+            known = ", ".join(self.template_names()) or "none"
+            raise MessageTemplateError(
+                f"no template {path!r} under {self.root} (missing {exc.name!r}); known: {known}"
+            ) from exc
+        except UndefinedError as exc:
+            raise MessageTemplateError(f"template {path!r}: {exc}") from exc
+        except TemplateSyntaxError as exc:
+            raise MessageTemplateError(
+                f"template {exc.filename or path!r} line {exc.lineno}: {exc.message}"
+            ) from exc
+        except SecurityError as exc:
+            raise MessageTemplateError(f"template {path!r} is not allowed to: {exc}") from exc
+
+
+def _context(
+    locale: str, customer: Customer, items: Sequence[LineItem], creditor: str
+) -> dict[str, Any]:
+    totals: dict[str, Money] = {}
+    for item in items:
+        currency = item.outstanding.currency
+        totals[currency] = totals.get(currency, Money.zero(currency)) + item.outstanding
+    return {
+        "customer_name": customer.name,
+        "creditor": creditor,
+        "items": [_item_view(locale, item) for item in items],
+        # Invoices in different currencies cannot be summed; list one total per currency.
+        "total": " + ".join(total.format(locale) for total in totals.values()),
+    }
+
+
+def _item_view(locale: str, item: LineItem) -> dict[str, Any]:
+    return {
+        "invoice_id": item.invoice_id,
+        "amount": item.amount.format(locale),
+        "paid": item.paid.format(locale),
+        "has_paid": item.paid.is_positive(),
+        "outstanding": item.outstanding.format(locale),
+        "due_on": format_date(item.due_on, format="long", locale=locale),
+        "days_overdue": item.days_overdue,
+        "payment_link": item.payment_link,
+    }
+
+
+@lru_cache(maxsize=1)
+def default_catalog() -> MessageCatalog:
+    return MessageCatalog()
+
+
+def render_message(
+    template: str,
+    locale: str,
+    customer: Customer,
+    items: Sequence[LineItem],
+    creditor: str = DEFAULT_CREDITOR,
+) -> RenderedMessage:
+    """Render a shipped template in the customer's language (es_CO -> es; unknown -> en)."""
+    return default_catalog().render(template, locale, customer, items, creditor)
+
+
+def template_names() -> list[str]:
+    return default_catalog().template_names()
+
+
+def has_template(name: str, channel: Channel = Channel.EMAIL) -> bool:
+    return default_catalog().has_template(name, channel)

@@ -1,0 +1,1 @@
+"""integrations/sandbox package."""
