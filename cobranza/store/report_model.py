@@ -1,0 +1,119 @@
+"""The collection report as data: amounts as decimal strings per currency, counts, and aging."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+AGING_BUCKETS: tuple[tuple[str, str], ...] = (
+    ("current", "not yet due"),
+    ("days_1_30", "1-30 days"),
+    ("days_31_60", "31-60 days"),
+    ("days_61_90", "61-90 days"),
+    ("days_over_90", "90+ days"),
+)
+
+
+class Outcomes(BaseModel):
+    """How each invoice stands; every invoice is counted in exactly one field."""
+
+    model_config = ConfigDict(frozen=True)
+
+    paid_on_time: int = Field(0, description="fully paid on or before the due date")
+    paid_after_reminders: int = Field(0, description="fully paid after the due date")
+    partially_paid: int = Field(0, description="open, not disputed, something paid")
+    disputed: int = Field(0, description="open and disputed")
+    written_off: int = 0
+    handed_off: int = 0
+    cancelled: int = 0
+    open: int = Field(0, description="open, not disputed, nothing paid")
+
+    def total(self) -> int:
+        return sum(self.model_dump().values())
+
+
+class AgingBuckets(BaseModel):
+    """Outstanding amount of one currency by days past the due date, as decimal strings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    current: str
+    days_1_30: str
+    days_31_60: str
+    days_61_90: str
+    days_over_90: str
+
+    def total(self) -> Decimal:
+        return sum((Decimal(getattr(self, name)) for name, _ in AGING_BUCKETS), Decimal(0))
+
+
+class CountryFigures(BaseModel):
+    """Invoices of one country and their amounts per currency."""
+
+    model_config = ConfigDict(frozen=True)
+
+    invoices: int
+    amount_invoiced: dict[str, str]
+    amount_collected: dict[str, str]
+    amount_outstanding: dict[str, str]
+
+
+class CollectionReport(BaseModel):
+    """What finance asks of collections, per currency and never converted between currencies.
+
+    For every currency: amount_invoiced == amount_collected + amount_credited
+    + amount_outstanding + amount_written_off, to the last minor unit (checked on build).
+    Money received beyond what an invoice asked for is in amount_overpaid, outside that sum.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    as_of: datetime
+    tenant: str | None = None
+    invoices_total: int
+    currencies: list[str]
+    amount_invoiced: dict[str, str]
+    amount_collected: dict[str, str]
+    amount_credited: dict[str, str]
+    amount_outstanding: dict[str, str]
+    amount_written_off: dict[str, str]
+    amount_overpaid: dict[str, str]
+    outcomes: Outcomes
+    reminders_by_step_and_channel: dict[str, dict[str, int]]
+    escalations_by_level: dict[int, int]
+    dso_days: dict[str, float] = Field(
+        description="per currency: amount-weighted mean days from issue to full payment"
+    )
+    average_days_late: float | None = Field(
+        description="mean days past the due date at full payment, over paid invoices"
+    )
+    aging: dict[str, AgingBuckets]
+    by_country: dict[str, CountryFigures]
+
+    @model_validator(mode="after")
+    def _reconciles(self) -> CollectionReport:
+        for currency in self.currencies:
+            invoiced = Decimal(self.amount_invoiced[currency])
+            parts = (
+                self.amount_collected,
+                self.amount_credited,
+                self.amount_outstanding,
+                self.amount_written_off,
+            )
+            accounted = sum((Decimal(part[currency]) for part in parts), Decimal(0))
+            if invoiced != accounted:
+                raise ValueError(
+                    f"{currency}: invoiced {invoiced} but collected + credited + outstanding"
+                    f" + written off = {accounted}"
+                )
+            if currency in self.aging and self.aging[currency].total() != Decimal(
+                self.amount_outstanding[currency]
+            ):
+                raise ValueError(f"{currency}: aging buckets do not add up to outstanding")
+        if self.outcomes.total() != self.invoices_total:
+            raise ValueError(
+                f"outcomes count {self.outcomes.total()} invoices, not {self.invoices_total}"
+            )
+        return self

@@ -1,0 +1,194 @@
+"""Renders a collection report as JSON, as a self-contained HTML page, or as terminal tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from rich.console import Console
+from rich.table import Table
+
+from cobranza.store.report_model import AGING_BUCKETS, CollectionReport
+
+LABEL_WIDTH = 220
+BAR_WIDTH = 420
+PALETTE = ("#2f6fab", "#3f9c6d", "#d08c2e", "#b8434f", "#7a5ba8", "#5b7083")
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of an SVG chart; width is in pixels, scaled to the largest bar of its chart."""
+
+    label: str
+    value: str
+    width: int
+    colour: str
+
+
+def bars(items: list[tuple[str, Decimal, str]]) -> list[Bar]:
+    """Scale (label, quantity, shown value) triples into bars; zero-only charts stay flat."""
+    largest = max((quantity for _, quantity, _ in items), default=Decimal(0))
+    return [
+        Bar(
+            label=label,
+            value=shown,
+            width=int(quantity * BAR_WIDTH / largest) if largest > 0 else 0,
+            colour=PALETTE[index % len(PALETTE)],
+        )
+        for index, (label, quantity, shown) in enumerate(items)
+    ]
+
+
+def _counts(items: list[tuple[str, int]]) -> list[Bar]:
+    return bars([(label, Decimal(count), str(count)) for label, count in items])
+
+
+def _amount_rows(report: CollectionReport) -> list[tuple[str, dict[str, str]]]:
+    return [
+        ("invoiced", report.amount_invoiced),
+        ("collected", report.amount_collected),
+        ("credited", report.amount_credited),
+        ("outstanding", report.amount_outstanding),
+        ("written off", report.amount_written_off),
+        ("overpaid", report.amount_overpaid),
+    ]
+
+
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("cobranza.store", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_report_html(report: CollectionReport) -> str:
+    outcome_bars = _counts(
+        [(name.replace("_", " "), count) for name, count in report.outcomes.model_dump().items()]
+    )
+    aging_charts = [
+        (
+            currency,
+            bars(
+                [
+                    (label, Decimal(getattr(buckets, name)), getattr(buckets, name))
+                    for name, label in AGING_BUCKETS
+                ]
+            ),
+        )
+        for currency, buckets in report.aging.items()
+    ]
+    reminder_bars = _counts(
+        [
+            (f"{step} · {channel}", count)
+            for step, by_channel in report.reminders_by_step_and_channel.items()
+            for channel, count in by_channel.items()
+        ]
+    )
+    escalation_bars = _counts(
+        [(f"level {level}", count) for level, count in report.escalations_by_level.items()]
+    )
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            report=report,
+            amount_rows=_amount_rows(report),
+            outcome_bars=outcome_bars,
+            aging_charts=aging_charts,
+            reminder_bars=reminder_bars,
+            escalation_bars=escalation_bars,
+            label_width=LABEL_WIDTH,
+            bar_width=BAR_WIDTH,
+        )
+    )
+
+
+def write_report_html(report: CollectionReport, path: Path | str) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_report_html(report), encoding="utf-8")
+    return target
+
+
+def write_report_json(report: CollectionReport, path: Path | str) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def print_report(report: CollectionReport, console: Console) -> None:
+    """The report as rich tables, one per question finance asks."""
+    scope = f" · tenant {report.tenant}" if report.tenant else ""
+    console.print(
+        f"[bold]Collection report[/bold] as of {report.as_of.isoformat()}{scope}: "
+        f"{report.invoices_total} invoices"
+    )
+    amounts = Table(title="Amounts by currency")
+    amounts.add_column("currency")
+    for label, _ in _amount_rows(report):
+        amounts.add_column(label, justify="right")
+    amounts.add_column("DSO days", justify="right")
+    for currency in report.currencies:
+        dso = report.dso_days.get(currency)
+        amounts.add_row(
+            currency,
+            *(column[currency] for _, column in _amount_rows(report)),
+            "–" if dso is None else str(dso),
+        )
+    console.print(amounts)
+    late = report.average_days_late
+    console.print(f"Average days late at payment: {'–' if late is None else late}")
+
+    outcomes = Table(title="Outcomes")
+    outcomes.add_column("outcome")
+    outcomes.add_column("invoices", justify="right")
+    for name, count in report.outcomes.model_dump().items():
+        outcomes.add_row(name.replace("_", " "), str(count))
+    console.print(outcomes)
+
+    aging = Table(title="Aging of outstanding")
+    aging.add_column("currency")
+    for _, label in AGING_BUCKETS:
+        aging.add_column(label, justify="right")
+    for currency, buckets in report.aging.items():
+        aging.add_row(currency, *(getattr(buckets, name) for name, _ in AGING_BUCKETS))
+    console.print(aging)
+
+    reminders = Table(title="Messages sent by step and channel")
+    reminders.add_column("step")
+    reminders.add_column("channel")
+    reminders.add_column("sent", justify="right")
+    for step, by_channel in report.reminders_by_step_and_channel.items():
+        for channel, count in by_channel.items():
+            reminders.add_row(step, channel, str(count))
+    console.print(reminders)
+
+    escalations = Table(title="Escalations by level")
+    escalations.add_column("level", justify="right")
+    escalations.add_column("count", justify="right")
+    for level, count in report.escalations_by_level.items():
+        escalations.add_row(str(level), str(count))
+    console.print(escalations)
+
+    countries = Table(title="By country")
+    for column in ("country", "invoices", "invoiced", "collected", "outstanding"):
+        countries.add_column(column, justify="left" if column == "country" else "right")
+    for country, figures in report.by_country.items():
+        countries.add_row(
+            country,
+            str(figures.invoices),
+            _per_currency(figures.amount_invoiced),
+            _per_currency(figures.amount_collected),
+            _per_currency(figures.amount_outstanding),
+        )
+    console.print(countries)
+
+
+def _per_currency(amounts: dict[str, str]) -> str:
+    return "\n".join(f"{value} {currency}" for currency, value in amounts.items())
