@@ -7,7 +7,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cobranza.domain.invoice import Channel, Customer, Invoice, InvoiceStatus, TimelineEntry
+from cobranza.domain.invoice import (
+    Channel,
+    Customer,
+    Invoice,
+    InvoiceStatus,
+    PaymentReceived,
+    TimelineEntry,
+)
 from cobranza.domain.money import Money
 
 
@@ -124,6 +131,7 @@ class ErpPosting(BaseModel):
     amount: Money | None = None
     payment_id: str | None = None
     outstanding: Money
+    payment: PaymentReceived | None = None
     recording: Recording
 
 

@@ -9,7 +9,9 @@ class DomainError(ValueError):
 
 class UnknownCurrency(DomainError):
     def __init__(self, code: str) -> None:
-        super().__init__(f"unknown currency {code!r}: expected an ISO 4217 code such as USD, MXN, JPY")
+        super().__init__(
+            f"unknown currency {code!r}: expected an ISO 4217 code such as USD, MXN, JPY"
+        )
         self.code = code
 
 

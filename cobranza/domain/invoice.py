@@ -30,7 +30,12 @@ class InvoiceStatus(StrEnum):
 
 
 CLOSED_STATUSES = frozenset(
-    {InvoiceStatus.PAID, InvoiceStatus.CANCELLED, InvoiceStatus.WRITTEN_OFF, InvoiceStatus.HANDED_OFF}
+    {
+        InvoiceStatus.PAID,
+        InvoiceStatus.CANCELLED,
+        InvoiceStatus.WRITTEN_OFF,
+        InvoiceStatus.HANDED_OFF,
+    }
 )
 
 
@@ -61,7 +66,9 @@ class Customer(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}: expected an IANA name such as America/Bogota") from exc
+            raise ValueError(
+                f"unknown time zone {value!r}: expected an IANA name such as America/Bogota"
+            ) from exc
         return value
 
     @property

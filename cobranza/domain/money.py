@@ -69,7 +69,9 @@ class Money(BaseModel):
 
     def to_decimal(self) -> Decimal:
         """The amount in major units with exactly the currency's exponent of decimals."""
-        return Decimal(self.minor).scaleb(-self.exponent).quantize(Decimal(1).scaleb(-self.exponent))
+        return (
+            Decimal(self.minor).scaleb(-self.exponent).quantize(Decimal(1).scaleb(-self.exponent))
+        )
 
     def __str__(self) -> str:
         return f"{self.to_decimal()} {self.currency}"

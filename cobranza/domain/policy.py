@@ -25,7 +25,9 @@ class EscalationAction(StrEnum):
 class Reminder(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    day: int = Field(ge=-60, le=365, description="days relative to the due date; negative is before")
+    day: int = Field(
+        ge=-60, le=365, description="days relative to the due date; negative is before"
+    )
     channel: Channel = Channel.EMAIL
     template: str = Field(min_length=1)
 
@@ -95,7 +97,9 @@ class Policy(BaseModel):
                 )
         for step in value[:-1]:
             if step.action.closes:
-                raise ValueError(f"{step.action.value} closes the invoice, so it must be the last level")
+                raise ValueError(
+                    f"{step.action.value} closes the invoice, so it must be the last level"
+                )
         return value
 
     @property
@@ -151,7 +155,14 @@ def plan(policy: Policy, invoice: Invoice) -> list[PlannedStep]:
         if day < invoice.issued_on:
             continue
         at = local_instant(day, policy.send_time, zone)
-        step = PlannedStep(index=0, kind=StepKind.REMINDER, day=r.day, at=at, channel=r.channel, template=r.template)
+        step = PlannedStep(
+            index=0,
+            kind=StepKind.REMINDER,
+            day=r.day,
+            at=at,
+            channel=r.channel,
+            template=r.template,
+        )
         steps.append((r.day, 0, step))
     for e in policy.escalation:
         at = local_instant(invoice.due_on + timedelta(days=e.day), policy.send_time, zone)
@@ -176,7 +187,9 @@ def explain(policy: Policy) -> list[str]:
     send = policy.send_time.strftime("%H:%M")
     lines = [f"Policy {policy.ref}{f' ({policy.name})' if policy.name else ''}"]
     if policy.issue_template:
-        lines.append(f"- On the issue date: send the invoice by email (template '{policy.issue_template}').")
+        lines.append(
+            f"- On the issue date: send the invoice by email (template '{policy.issue_template}')."
+        )
     for r in policy.reminders:
         lines.append(
             f"- {describe_day(r.day).capitalize()}, at {send} customer's time: "
@@ -190,7 +203,9 @@ def explain(policy: Policy) -> list[str]:
             EscalationAction.HANDOFF: "hand the invoice to an external agency and close it here",
         }[e.action]
         note = f" Note: {e.note}" if e.note else ""
-        lines.append(f"- {describe_day(e.day).capitalize()}: dunning level {e.level}, {what}.{note}")
+        lines.append(
+            f"- {describe_day(e.day).capitalize()}: dunning level {e.level}, {what}.{note}"
+        )
     p = policy.promise_to_pay
     lines.append(
         f"- Promises to pay: accepted up to {p.max_days_ahead} days ahead; reminders stop until the date"

@@ -29,7 +29,9 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
             if match is None:
                 break
             node = match
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
         else:
             break
@@ -46,7 +48,9 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         raise PolicyFileError(source, [f"{where}: not valid YAML: {exc}"]) from exc
     if not isinstance(data, dict):
-        raise PolicyFileError(source, [f"{source}:1: a policy is a mapping with id, version, reminders..."])
+        raise PolicyFileError(
+            source, [f"{source}:1: a policy is a mapping with id, version, reminders..."]
+        )
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:

@@ -1,0 +1,181 @@
+"""Activities of a collection lifecycle: each performs one effect and records it in the store."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from cobranza.activities import names
+from cobranza.domain.effects import (
+    CrmTaskReceipt,
+    CrmTaskRequest,
+    ErpPosting,
+    ErpReceipt,
+    MessageReceipt,
+    MessageRequest,
+    PaymentLink,
+    PaymentLinkRequest,
+)
+from cobranza.integrations.errors import PermanentIntegrationError
+from cobranza.integrations.messages import render_message
+from cobranza.integrations.protocols import Crm, Erp, Messenger, OutboundMessage, PaymentGateway
+from cobranza.store.store import Store
+
+
+def _permanent(exc: PermanentIntegrationError) -> ApplicationError:
+    """A fault that retrying cannot fix; the workflow decides what to do instead."""
+    return ApplicationError(str(exc), type="PermanentIntegrationError", non_retryable=True)
+
+
+@dataclass
+class CollectionActivities:
+    """The outside world as a lifecycle sees it; built once per worker."""
+
+    store: Store
+    messenger: Messenger
+    gateway: PaymentGateway
+    crm: Crm
+    erp: Erp
+    creditor: str = "cobranza demo creditor"
+
+    def all(self) -> list[object]:
+        return [self.create_payment_link, self.send_message, self.open_crm_task, self.post_to_erp]
+
+    @activity.defn(name=names.CREATE_PAYMENT_LINK)
+    async def create_payment_link(self, req: PaymentLinkRequest) -> PaymentLink:
+        inv = req.invoice
+        try:
+            link = await self.gateway.create_payment_link(
+                inv.invoice_id, inv.customer.customer_id, inv.amount, req.idempotency_key
+            )
+        except PermanentIntegrationError as exc:
+            raise _permanent(exc) from exc
+        await asyncio.to_thread(self.store.record, req.recording)
+        return link
+
+    @activity.defn(name=names.SEND_MESSAGE)
+    async def send_message(self, req: MessageRequest) -> MessageReceipt:
+        """Send once per dedupe key: a retry after a crash finds the claim and does not resend."""
+        customer = req.customer
+        address = customer.email if req.channel == "email" else customer.phone
+        if not address:
+            raise ApplicationError(
+                f"customer {customer.customer_id} has no {req.channel} address",
+                type="PermanentIntegrationError",
+                non_retryable=True,
+            )
+        try:
+            rendered = render_message(req.template, customer.locale, customer, req.items, self.creditor)
+        except PermanentIntegrationError as exc:
+            raise _permanent(exc) from exc
+        row = await asyncio.to_thread(
+            self.store.begin_message,
+            dedupe_key=req.dedupe_key,
+            tenant=customer.tenant,
+            customer_id=customer.customer_id,
+            channel=req.channel.value,
+            address=address,
+            template=req.template,
+            step=req.step,
+            invoice_ids=[i.invoice_id for i in req.items],
+            scheduled_at=req.scheduled_at,
+            content_sha256=rendered.content_sha256,
+            recording=req.recording,
+        )
+        if row.status == "sent" and row.provider_message_id:
+            return MessageReceipt(
+                dedupe_key=req.dedupe_key,
+                provider_message_id=row.provider_message_id,
+                address=row.address,
+                sent_at=row.sent_at or req.scheduled_at,
+                content_sha256=row.content_sha256,
+                duplicate=True,
+            )
+        outbound = OutboundMessage(
+            dedupe_key=req.dedupe_key,
+            channel=req.channel,
+            to=address,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+        )
+        try:
+            sent = await self.messenger.send(outbound)
+        except PermanentIntegrationError as exc:
+            raise _permanent(exc) from exc
+        # The business clock, not the wall clock: in a replay of history they differ.
+        sent_at = req.scheduled_at
+        await asyncio.to_thread(self.store.mark_message_sent, req.dedupe_key, sent.provider_message_id, sent_at)
+        return MessageReceipt(
+            dedupe_key=req.dedupe_key,
+            provider_message_id=sent.provider_message_id,
+            address=address,
+            sent_at=sent_at,
+            content_sha256=rendered.content_sha256,
+        )
+
+    @activity.defn(name=names.OPEN_CRM_TASK)
+    async def open_crm_task(self, req: CrmTaskRequest) -> CrmTaskReceipt:
+        try:
+            task_id = await self.crm.create_task(
+                req.idempotency_key, req.customer.customer_id, req.invoice_id, req.kind, req.title, req.body
+            )
+        except PermanentIntegrationError as exc:
+            raise _permanent(exc) from exc
+        new = await asyncio.to_thread(
+            self.store.record_crm_task,
+            idempotency_key=req.idempotency_key,
+            task_id=task_id,
+            tenant=req.customer.tenant,
+            customer_id=req.customer.customer_id,
+            invoice_id=req.invoice_id,
+            kind=req.kind,
+            title=req.title,
+            created_at=req.recording.snapshot.updated_at,
+            recording=req.recording,
+        )
+        return CrmTaskReceipt(task_id=task_id, duplicate=not new)
+
+    @activity.defn(name=names.POST_TO_ERP)
+    async def post_to_erp(self, req: ErpPosting) -> ErpReceipt:
+        try:
+            posting_id = await self.erp.post(
+                req.idempotency_key,
+                req.invoice_id,
+                req.customer_id,
+                req.kind,
+                req.status,
+                req.amount,
+                req.payment_id,
+                req.outstanding,
+            )
+        except PermanentIntegrationError as exc:
+            raise _permanent(exc) from exc
+        snap = req.recording.snapshot
+        new = await asyncio.to_thread(
+            self.store.record_erp_posting,
+            idempotency_key=req.idempotency_key,
+            posting_id=posting_id,
+            tenant=snap.tenant,
+            invoice_id=req.invoice_id,
+            customer_id=req.customer_id,
+            kind=req.kind,
+            status=req.status.value,
+            outstanding=req.outstanding,
+            posted_at=snap.updated_at,
+            amount=req.amount,
+            payment_id=req.payment_id,
+            recording=req.recording,
+        )
+        if req.payment is not None:
+            await asyncio.to_thread(
+                self.store.record_payment,
+                workflow_id=snap.workflow_id,
+                tenant=snap.tenant,
+                invoice_id=req.invoice_id,
+                payment=req.payment,
+            )
+        return ErpReceipt(posting_id=posting_id, duplicate=not new)

@@ -1,0 +1,60 @@
+"""What a workflow tells its callers: the status view, the final result, the lifecycle input."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+
+from cobranza.domain.effects import InvoiceSnapshot
+from cobranza.domain.invoice import Invoice, InvoiceStatus, TimelineEntry
+from cobranza.domain.lifecycle import CollectionState
+from cobranza.domain.policy import Policy
+
+
+class CollectionInput(BaseModel):
+    """The one input of InvoiceCollectionWorkflow; new fields get defaults so old runs still load."""
+
+    invoice: Invoice
+    policy: Policy
+    clock_offset: timedelta = Field(
+        default=timedelta(0),
+        description=(
+            "How far the server's clock runs ahead of the invoice's own timeline. Zero in production; "
+            "a replay of past payment history (cobranza simulate) sets it so dates stay the dataset's."
+        ),
+    )
+    state: CollectionState | None = None
+    task_queue: str = "cobranza"
+
+
+class NextAction(BaseModel):
+    action: str
+    at: datetime | None
+    reason: str
+
+
+class InvoiceView(BaseModel):
+    """Answer to the status query and to every support update."""
+
+    invoice_id: str
+    customer_id: str
+    status: InvoiceStatus
+    currency: str
+    amount: str
+    paid: str
+    credited: str
+    written_off: str
+    outstanding: str
+    dunning_level: int
+    policy: str
+    next_action: NextAction
+    payment_ids: list[str]
+    promise_date: str | None = None
+    disputed: bool = False
+    as_of: datetime
+
+
+class CollectionResult(BaseModel):
+    snapshot: InvoiceSnapshot
+    timeline: list[TimelineEntry]

@@ -1,0 +1,219 @@
+"""The `cobranza` command: simulate, check policies, run the live stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cobranza.domain.errors import DomainError
+from cobranza.domain.policy import Policy, explain
+from cobranza.domain.policy_file import PolicyFileError, parse_policy
+from cobranza.integrations.messages import has_template
+from cobranza.starter.dataset import load_ibm_csv
+from cobranza.starter.scenario import load_scenario
+from cobranza.starter.simulate import SimulationRun, Simulator
+from cobranza.starter.simulation_input import SimulationInput
+from cobranza.starter.stack import STATE_DIR, local_stack
+from cobranza.store.report_views import print_report, write_report_html, write_report_json
+from cobranza.store.reports import build_report
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Durable collection of money owed.")
+policy_app = typer.Typer(no_args_is_help=True, help="Dunning policies.")
+app.add_typer(policy_app, name="policy")
+err = Console(stderr=True)
+out = Console()
+
+DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "policies" / "standard.yaml"
+
+
+def read_policy(path: Path) -> Policy:
+    """Parse a policy file and check that every template it names exists for its channel."""
+    policy = parse_policy(path.read_text(encoding="utf-8"), str(path))
+    missing = [
+        f"{path}: {where}: template {name!r} does not exist for {channel}"
+        for where, name, channel in _templates_of(policy)
+        if not has_template(name, channel)
+    ]
+    if missing:
+        raise PolicyFileError(str(path), missing)
+    return policy
+
+
+def _templates_of(policy: Policy) -> list[tuple[str, str, str]]:
+    found = [(f"reminders.{i}.template", r.template, r.channel) for i, r in enumerate(policy.reminders)]
+    found += [
+        (f"escalation.{i}.template", e.template, e.channel) for i, e in enumerate(policy.escalation) if e.template
+    ]
+    if policy.issue_template:
+        found.append(("issue_template", policy.issue_template, "email"))
+    found.append(("promise_to_pay.template", policy.promise_to_pay.template, "email"))
+    return found
+
+
+@policy_app.command("check")
+def policy_check(file: Path) -> None:
+    """Validate a policy file and print its schedule in plain words."""
+    try:
+        policy = read_policy(file)
+    except FileNotFoundError:
+        err.print(f"{file}: no such file")
+        raise typer.Exit(2) from None
+    except PolicyFileError as exc:
+        for problem in exc.problems:
+            err.print(problem, markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    out.print("\n".join(explain(policy)), markup=False, highlight=False)
+
+
+def _load(path: Path) -> tuple[SimulationInput, bool]:
+    if path.suffix.lower() == ".csv":
+        return load_ibm_csv(path), True
+    return load_scenario(path), False
+
+
+@app.command()
+def simulate(
+    file: Annotated[Path, typer.Argument(help="IBM accounts-receivable CSV or a scenario YAML")],
+    policy_file: Annotated[Path | None, typer.Option("--policy", help="policy YAML (default: standard)")] = None,
+    report_json: Annotated[Path | None, typer.Option(help="write the report as JSON")] = None,
+    report_html: Annotated[Path | None, typer.Option(help="write the report as HTML")] = None,
+    concurrency: Annotated[int, typer.Option(help="invoices driven at once")] = 100,
+    limit: Annotated[int | None, typer.Option(help="only the first N invoices")] = None,
+    temporal_db: Annotated[Path | None, typer.Option(help="dev server database file")] = STATE_DIR / "temporal.db",
+    in_memory: Annotated[bool, typer.Option(help="keep Temporal's state in memory only")] = False,
+    database_url: Annotated[str | None, typer.Option(help="store URL (default: DATABASE_URL or SQLite)")] = None,
+) -> None:
+    """Run every invoice of FILE through the real workflows in virtual time and report."""
+    if not file.exists():
+        err.print(f"{file}: no such file")
+        raise typer.Exit(2)
+    try:
+        sim, is_dataset = _load(file)
+        policy = read_policy(policy_file) if policy_file else (sim.policy or read_policy(DEFAULT_POLICY))
+    except (PolicyFileError, DomainError) as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    for problem in sim.errors:
+        err.print(f"skipped: {problem}", markup=False, highlight=False)
+    if limit is not None:
+        kept = {i.invoice_id for i in sim.invoices[:limit]}
+        sim = sim.model_copy(
+            update={"invoices": sim.invoices[:limit], "events": [e for e in sim.events if e.invoice_id in kept]}
+        )
+    if not sim.invoices:
+        err.print(f"{file}: no valid invoice to simulate")
+        raise typer.Exit(1)
+    db = None if in_memory else temporal_db
+    run = asyncio.run(_simulate(sim, policy, concurrency, db, database_url, is_dataset, report_json, report_html))
+    if not is_dataset:
+        out.print_json(json.dumps(scenario_output(run)))
+    if sim.errors:
+        raise typer.Exit(3)
+
+
+async def _simulate(
+    sim: SimulationInput,
+    policy: Policy,
+    concurrency: int,
+    temporal_db: Path | None,
+    database_url: str | None,
+    is_dataset: bool,
+    report_json: Path | None,
+    report_html: Path | None,
+) -> SimulationRun:
+    async with local_stack(temporal_db=temporal_db, database_url=database_url) as stack:
+        progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err, disable=not is_dataset,
+        )
+        with progress:
+            task = progress.add_task(f"collecting {sim.name}", total=len(sim.invoices))
+            simulator = Simulator(
+                stack.env, stack.task_queue, policy, concurrency=concurrency,
+                on_done=lambda _: progress.advance(task),
+            )
+            run = await simulator.run(sim)
+        if is_dataset:
+            as_of = max(r.view.as_of for r in run.invoices)
+            tenant = sim.invoices[0].tenant
+            report = build_report(stack.store, as_of=as_of, tenant=tenant)
+            print_report(report, out)
+            reused = sum(1 for r in run.invoices if r.already_done)
+            out.print(
+                f"{len(run.invoices)} invoices in {run.elapsed_seconds:.1f} s "
+                f"({run.invoices_per_second:.1f} invoices/s); {reused} already collected by an earlier run"
+            )
+            if report_json:
+                write_report_json(report, report_json)
+                out.print(f"wrote {report_json}")
+            if report_html:
+                write_report_html(report, report_html)
+                out.print(f"wrote {report_html}")
+        return run
+
+
+def scenario_output(run: SimulationRun) -> dict[str, object]:
+    """The JSON timeline of a scenario: every effect in time order, then each invoice's final state."""
+    entries = []
+    for inv_run in run.invoices:
+        zone = inv_run.invoice.customer.zone
+        for entry in inv_run.timeline:
+            entries.append((entry.at, {"at": entry.at.astimezone(zone).isoformat(), "invoice": entry.invoice,
+                                       "kind": entry.kind.value, **entry.details}))
+    entries.sort(key=lambda pair: pair[0])
+    return {
+        "scenario": run.name,
+        "timeline": [e for _, e in entries],
+        "invoices": {
+            r.invoice.invoice_id: {**r.view.model_dump(mode="json"), "runs": len(set(r.run_ids)) or 1}
+            for r in run.invoices
+        },
+    }
+
+
+@app.command()
+def up(
+    load: Annotated[Path | None, typer.Option(help="simulate this CSV first if the server has no invoices")] = None,
+    limit: Annotated[int | None, typer.Option(help="only the first N invoices of --load")] = None,
+    port: int = 7233,
+    ui_port: int = 8233,
+) -> None:
+    """Run the live stack (dev server with Web UI, sandbox, worker) until interrupted."""
+    asyncio.run(_up(load, limit, port, ui_port))
+
+
+async def _up(load: Path | None, limit: int | None, port: int, ui_port: int) -> None:
+    async with local_stack(port=port, ui=True, ui_port=ui_port, http_port=8700, smtp_port=2525) as stack:
+        out.print(f"Temporal Web UI: http://localhost:{ui_port}   frontend: 127.0.0.1:{port}")
+        out.print(f"Sandbox: {stack.sandbox.http_url} (SMTP {stack.sandbox.smtp_host}:{stack.sandbox.smtp_port})")
+        if load is not None:
+            sim = load_ibm_csv(load)
+            if limit is not None:
+                kept = {i.invoice_id for i in sim.invoices[:limit]}
+                sim = sim.model_copy(update={"invoices": sim.invoices[:limit],
+                                             "events": [e for e in sim.events if e.invoice_id in kept]})
+            simulator = Simulator(stack.env, stack.task_queue, read_policy(DEFAULT_POLICY))
+            run = await simulator.run(sim)
+            out.print(f"{len(run.invoices)} invoices of {load} are in the server "
+                      f"({sum(r.already_done for r in run.invoices)} from an earlier run)")
+        out.print("Try: temporal workflow list --query \"CustomerId='0379-NEVHP'\"   (Ctrl-C stops)")
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+

@@ -1,0 +1,54 @@
+"""The local stack in one process: Temporal dev server, integration sandbox, store and worker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from cobranza.integrations.sandbox.server import Sandbox
+from cobranza.starter.temporal_env import start_server
+from cobranza.store.store import Store
+from cobranza.worker import TASK_QUEUE, Endpoints, build_worker, collection_activities
+
+STATE_DIR = Path(".cobranza")
+
+
+@dataclass
+class Stack:
+    env: WorkflowEnvironment
+    sandbox: Sandbox
+    store: Store
+    task_queue: str
+
+
+@asynccontextmanager
+async def local_stack(
+    *,
+    temporal_db: Path | None = STATE_DIR / "temporal.db",
+    database_url: str | None = None,
+    port: int | None = None,
+    ui: bool = False,
+    ui_port: int | None = None,
+    http_port: int = 0,
+    smtp_port: int = 0,
+    time_skipping: bool = True,
+    task_queue: str = TASK_QUEUE,
+) -> AsyncIterator[Stack]:
+    """Start everything, yield it, and shut it all down in reverse order, even on error."""
+    store = Store.from_url(database_url)
+    store.create_all()
+    env = await start_server(db_file=temporal_db, port=port, ui=ui, ui_port=ui_port, time_skipping=time_skipping)
+    try:
+        with Sandbox(http_port, smtp_port, seed=7) as sandbox:
+            endpoints = Endpoints(sandbox.http_url, sandbox.smtp_host, sandbox.smtp_port)
+            async with collection_activities(store, endpoints) as activities:
+                worker = build_worker(env.client, activities, task_queue)
+                async with worker:
+                    yield Stack(env=env, sandbox=sandbox, store=store, task_queue=task_queue)
+    finally:
+        await env.shutdown()
+        store.dispose()

