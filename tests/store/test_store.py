@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -144,7 +145,7 @@ def test_payment_crm_task_and_erp_posting_are_stored_once(store: Store) -> None:
     rec = recording(snap, entry(snap, 5, TimelineKind.PAYMENT))
     pay = payment()
     payment_args = {"workflow_id": snap.workflow_id, "tenant": "acme", "invoice_id": "INV-1"}
-    task = {
+    task: dict[str, Any] = {
         "idempotency_key": "task:INV-1:3",
         "task_id": "T-9",
         "tenant": "acme",
@@ -154,7 +155,7 @@ def test_payment_crm_task_and_erp_posting_are_stored_once(store: Store) -> None:
         "title": "Call Ana",
         "created_at": T0,
     }
-    posting = {
+    posting: dict[str, Any] = {
         "idempotency_key": "erp:INV-1:payment:PAY-1",
         "posting_id": "P-1",
         "tenant": "acme",
