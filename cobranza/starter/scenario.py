@@ -261,7 +261,7 @@ class _ScenarioReader:
         loc: Loc = ("events", i)
         fields = _mapping(loc, entry)
         try:
-            kind = EventKind(fields.get("kind"))
+            kind = EventKind(str(fields.get("kind")))
         except ValueError as exc:
             kinds = ", ".join(k.value for k in EventKind)
             raise _Fault(

@@ -62,7 +62,9 @@ class YamlSource:
         errors = []
         for err in exc.errors():
             loc = base + tuple(err["loc"])
-            errors.append(self.error(loc, str(err["msg"])))
+            # A validator's own message already says what is wrong; drop pydantic's prefix.
+            cause = err.get("ctx", {}).get("error") if err["type"] == "value_error" else None
+            errors.append(self.error(loc, str(cause) if cause else str(err["msg"])))
         return errors
 
 
