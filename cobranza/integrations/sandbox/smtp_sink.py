@@ -64,6 +64,6 @@ class SinkController(Controller):
     def _trigger_server(self) -> None:
         # aiosmtpd connects to self.port to finish its start-up; with port 0 that must first
         # become the real port, which is only known once the listening socket exists.
-        if self.port == 0 and self.server is not None:
+        if self.port == 0 and isinstance(self.server, asyncio.Server):
             self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        super()._trigger_server()  # type: ignore[no-untyped-call]
