@@ -31,6 +31,9 @@ def resolve_url(url: str | None) -> str:
 def make_engine(url: str | None = None) -> Engine:
     """An engine that is safe to share between the threads of one worker process."""
     resolved = make_url(resolve_url(url))
+    if resolved.drivername in ("postgresql", "postgres"):
+        # A bare postgresql:// would ask for psycopg2; psycopg 3 is what is installed.
+        resolved = resolved.set(drivername="postgresql+psycopg")
     if resolved.get_backend_name() != "sqlite":
         return create_engine(resolved, pool_pre_ping=True)
     database = resolved.database

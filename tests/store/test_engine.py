@@ -64,3 +64,10 @@ async def test_worker_threads_write_concurrently_without_losing_or_doubling(
     assert store.count_timeline() == 60
     assert store.count_messages(status="sent") == 12
     assert {s.dunning_level for s in store.invoices()} == {5}
+
+
+def test_a_bare_postgresql_url_uses_psycopg_3() -> None:
+    store = Store.from_url("postgresql://postgres@127.0.0.1:5432/test")
+
+    assert store.engine.dialect.driver == "psycopg"
+    store.dispose()
