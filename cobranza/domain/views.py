@@ -56,5 +56,6 @@ class InvoiceView(BaseModel):
 
 
 class CollectionResult(BaseModel):
+    view: InvoiceView
     snapshot: InvoiceSnapshot
     timeline: list[TimelineEntry]

@@ -191,7 +191,13 @@ class Simulator:
     async def _outcome(
         self, invoice: Invoice, handle: WorkflowHandle[Any, Any], extra: list[TimelineEntry], *, already_done: bool = False
     ) -> InvoiceRun:
-        view = await handle.query(InvoiceCollectionWorkflow.status)
-        timeline = await handle.query(InvoiceCollectionWorkflow.timeline)
+        desc = await handle.describe()
+        if desc.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+            view = await handle.query(InvoiceCollectionWorkflow.status)
+            timeline = await handle.query(InvoiceCollectionWorkflow.timeline)
+        else:
+            # A closed lifecycle's result holds both; a query would replay its whole history.
+            result = await handle.result()
+            view, timeline = result.view, result.timeline
         merged = sorted([*timeline, *extra], key=lambda e: e.at)
         return InvoiceRun(invoice=invoice, view=view, timeline=merged, already_done=already_done)

@@ -91,7 +91,7 @@ class InvoiceCollectionWorkflow:
             await self._flush_effects()
         await self._finish()
         return CollectionResult(
-            snapshot=self._life.snapshot(self._now()), timeline=self._timeline()
+            view=self._view(), snapshot=self._life.snapshot(self._now()), timeline=self._timeline()
         )
 
     async def _issue(self) -> None:
@@ -107,9 +107,7 @@ class InvoiceCollectionWorkflow:
             summary=f"Payment link for {inv.invoice_id}",
         )
         self._life.issue(self._now(), link.url)
-        await self._post_erp(
-            "issued", InvoiceStatus.OPEN, key="issued", summary="Tell the ERP: issued"
-        )
+        # The ERP issued the invoice; it hears from us about payments and closings only.
         if self._input.policy.issue_template:
             await self._send(Channel.EMAIL, self._input.policy.issue_template, "issue")
 
