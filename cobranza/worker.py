@@ -31,19 +31,25 @@ class Endpoints:
 
 
 @asynccontextmanager
-async def collection_activities(store: Store, endpoints: Endpoints) -> AsyncIterator[CollectionActivities]:
+async def collection_activities(
+    store: Store, endpoints: Endpoints
+) -> AsyncIterator[CollectionActivities]:
     gateway = HttpGateway(endpoints.http_url)
     crm = HttpCrm(endpoints.http_url)
     erp = HttpErp(endpoints.http_url)
     messenger = SmtpMessenger(endpoints.smtp_host, endpoints.smtp_port, endpoints.sender)
     try:
-        yield CollectionActivities(store=store, messenger=messenger, gateway=gateway, crm=crm, erp=erp)
+        yield CollectionActivities(
+            store=store, messenger=messenger, gateway=gateway, crm=crm, erp=erp
+        )
     finally:
         for client in (gateway, crm, erp):
             await client.aclose()
 
 
-def build_worker(client: Client, activities: CollectionActivities, task_queue: str = TASK_QUEUE) -> Worker:
+def build_worker(
+    client: Client, activities: CollectionActivities, task_queue: str = TASK_QUEUE
+) -> Worker:
     # Our own pure modules and pydantic are safe to share with the sandbox; passing them
     # through avoids re-importing them for every workflow run, which costs throughput.
     restrictions = SandboxRestrictions.default.with_passthrough_modules(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -41,7 +43,7 @@ class CollectionActivities:
     erp: Erp
     creditor: str = "cobranza demo creditor"
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         return [self.create_payment_link, self.send_message, self.open_crm_task, self.post_to_erp]
 
     @activity.defn(name=names.CREATE_PAYMENT_LINK)
@@ -68,7 +70,9 @@ class CollectionActivities:
                 non_retryable=True,
             )
         try:
-            rendered = render_message(req.template, customer.locale, customer, req.items, self.creditor)
+            rendered = render_message(
+                req.template, customer.locale, customer, req.items, self.creditor
+            )
         except PermanentIntegrationError as exc:
             raise _permanent(exc) from exc
         row = await asyncio.to_thread(
@@ -108,7 +112,9 @@ class CollectionActivities:
             raise _permanent(exc) from exc
         # The business clock, not the wall clock: in a replay of history they differ.
         sent_at = req.scheduled_at
-        await asyncio.to_thread(self.store.mark_message_sent, req.dedupe_key, sent.provider_message_id, sent_at)
+        await asyncio.to_thread(
+            self.store.mark_message_sent, req.dedupe_key, sent.provider_message_id, sent_at
+        )
         return MessageReceipt(
             dedupe_key=req.dedupe_key,
             provider_message_id=sent.provider_message_id,
@@ -121,7 +127,12 @@ class CollectionActivities:
     async def open_crm_task(self, req: CrmTaskRequest) -> CrmTaskReceipt:
         try:
             task_id = await self.crm.create_task(
-                req.idempotency_key, req.customer.customer_id, req.invoice_id, req.kind, req.title, req.body
+                req.idempotency_key,
+                req.customer.customer_id,
+                req.invoice_id,
+                req.kind,
+                req.title,
+                req.body,
             )
         except PermanentIntegrationError as exc:
             raise _permanent(exc) from exc

@@ -105,7 +105,7 @@ class Invoice(BaseModel):
         return invoice_workflow_id(self.tenant, self.invoice_id)
 
     def overdue_from(self) -> datetime:
-        """First instant the invoice is overdue: midnight after the due date, customer's zone (L-04)."""
+        """First overdue instant: midnight after the due date in the customer's zone (L-04)."""
         return local_instant(self.due_on + timedelta(days=1), time(0, 0), self.customer.timezone)
 
     def is_overdue_at(self, instant: datetime) -> bool:

@@ -107,4 +107,7 @@ class Money(BaseModel):
         loc = Locale.parse(locale)
         pattern = parse_pattern(loc.currency_formats["standard"].pattern)
         pattern.frac_prec = (self.exponent, self.exponent)
-        return pattern.apply(self.to_decimal(), loc, currency=self.currency, currency_digits=False)
+        text: str = pattern.apply(
+            self.to_decimal(), loc, currency=self.currency, currency_digits=False
+        )
+        return text

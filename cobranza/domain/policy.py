@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from itertools import pairwise
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -89,7 +90,7 @@ class Policy(BaseModel):
     @field_validator("escalation")
     @classmethod
     def _ladder_ordered(cls, value: tuple[Escalation, ...]) -> tuple[Escalation, ...]:
-        for before, after in zip(value, value[1:], strict=False):
+        for before, after in pairwise(value):
             if after.level <= before.level or after.day <= before.day:
                 raise ValueError(
                     f"levels must rise with the days: level {after.level} on day {after.day} "
@@ -198,7 +199,9 @@ def explain(policy: Policy) -> list[str]:
     for e in policy.escalation:
         what = {
             EscalationAction.COLLECTOR_TASK: "open a CRM task for a collector",
-            EscalationAction.FINAL_NOTICE: f"send a final notice by {e.channel} (template '{e.template}')",
+            EscalationAction.FINAL_NOTICE: (
+                f"send a final notice by {e.channel} (template '{e.template}')"
+            ),
             EscalationAction.WRITE_OFF: "write the remaining balance off and close the invoice",
             EscalationAction.HANDOFF: "hand the invoice to an external agency and close it here",
         }[e.action]
@@ -208,7 +211,8 @@ def explain(policy: Policy) -> list[str]:
         )
     p = policy.promise_to_pay
     lines.append(
-        f"- Promises to pay: accepted up to {p.max_days_ahead} days ahead; reminders stop until the date"
+        f"- Promises to pay: accepted up to {p.max_days_ahead} days ahead; "
+        "reminders stop until the date"
         + (", with one gentle reminder the day before." if p.reminder_day_before else ".")
     )
     lines.append(f"- Pauses: at most {policy.pause.max_days} days.")

@@ -13,15 +13,16 @@ from cobranza.domain.policy import Policy
 
 
 class CollectionInput(BaseModel):
-    """The one input of InvoiceCollectionWorkflow; new fields get defaults so old runs still load."""
+    """The one input of InvoiceCollectionWorkflow; new fields get defaults so old runs load."""
 
     invoice: Invoice
     policy: Policy
     clock_offset: timedelta = Field(
         default=timedelta(0),
         description=(
-            "How far the server's clock runs ahead of the invoice's own timeline. Zero in production; "
-            "a replay of past payment history (cobranza simulate) sets it so dates stay the dataset's."
+            "How far the server's clock runs ahead of the invoice's own timeline. Zero in "
+            "production; a replay of past payment history (cobranza simulate) sets it so "
+            "dates stay the dataset's."
         ),
     )
     state: CollectionState | None = None

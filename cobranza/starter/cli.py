@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cobranza.domain.errors import DomainError
+from cobranza.domain.invoice import Channel
 from cobranza.domain.policy import Policy, explain
 from cobranza.domain.policy_file import PolicyFileError, parse_policy
 from cobranza.integrations.messages import has_template
@@ -24,7 +26,9 @@ from cobranza.starter.stack import STATE_DIR, local_stack
 from cobranza.store.report_views import print_report, write_report_html, write_report_json
 from cobranza.store.reports import build_report
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Durable collection of money owed.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Durable collection of money owed."
+)
 policy_app = typer.Typer(no_args_is_help=True, help="Dunning policies.")
 app.add_typer(policy_app, name="policy")
 err = Console(stderr=True)
@@ -46,14 +50,18 @@ def read_policy(path: Path) -> Policy:
     return policy
 
 
-def _templates_of(policy: Policy) -> list[tuple[str, str, str]]:
-    found = [(f"reminders.{i}.template", r.template, r.channel) for i, r in enumerate(policy.reminders)]
+def _templates_of(policy: Policy) -> list[tuple[str, str, Channel]]:
+    found = [
+        (f"reminders.{i}.template", r.template, r.channel) for i, r in enumerate(policy.reminders)
+    ]
     found += [
-        (f"escalation.{i}.template", e.template, e.channel) for i, e in enumerate(policy.escalation) if e.template
+        (f"escalation.{i}.template", e.template, e.channel)
+        for i, e in enumerate(policy.escalation)
+        if e.template
     ]
     if policy.issue_template:
-        found.append(("issue_template", policy.issue_template, "email"))
-    found.append(("promise_to_pay.template", policy.promise_to_pay.template, "email"))
+        found.append(("issue_template", policy.issue_template, Channel.EMAIL))
+    found.append(("promise_to_pay.template", policy.promise_to_pay.template, Channel.EMAIL))
     return found
 
 
@@ -81,14 +89,19 @@ def _load(path: Path) -> tuple[SimulationInput, bool]:
 @app.command()
 def simulate(
     file: Annotated[Path, typer.Argument(help="IBM accounts-receivable CSV or a scenario YAML")],
-    policy_file: Annotated[Path | None, typer.Option("--policy", help="policy YAML (default: standard)")] = None,
+    policy_file: Annotated[
+        Path | None, typer.Option("--policy", help="policy YAML (default: standard)")
+    ] = None,
     report_json: Annotated[Path | None, typer.Option(help="write the report as JSON")] = None,
     report_html: Annotated[Path | None, typer.Option(help="write the report as HTML")] = None,
     concurrency: Annotated[int, typer.Option(help="invoices driven at once")] = 100,
     limit: Annotated[int | None, typer.Option(help="only the first N invoices")] = None,
-    temporal_db: Annotated[Path | None, typer.Option(help="dev server database file")] = STATE_DIR / "temporal.db",
+    temporal_db: Annotated[Path | None, typer.Option(help="dev server database file")] = STATE_DIR
+    / "temporal.db",
     in_memory: Annotated[bool, typer.Option(help="keep Temporal's state in memory only")] = False,
-    database_url: Annotated[str | None, typer.Option(help="store URL (default: DATABASE_URL or SQLite)")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="store URL (default: DATABASE_URL or SQLite)")
+    ] = None,
 ) -> None:
     """Run every invoice of FILE through the real workflows in virtual time and report."""
     if not file.exists():
@@ -96,7 +109,9 @@ def simulate(
         raise typer.Exit(2)
     try:
         sim, is_dataset = _load(file)
-        policy = read_policy(policy_file) if policy_file else (sim.policy or read_policy(DEFAULT_POLICY))
+        policy = (
+            read_policy(policy_file) if policy_file else (sim.policy or read_policy(DEFAULT_POLICY))
+        )
     except (PolicyFileError, DomainError) as exc:
         err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(1) from None
@@ -105,13 +120,18 @@ def simulate(
     if limit is not None:
         kept = {i.invoice_id for i in sim.invoices[:limit]}
         sim = sim.model_copy(
-            update={"invoices": sim.invoices[:limit], "events": [e for e in sim.events if e.invoice_id in kept]}
+            update={
+                "invoices": sim.invoices[:limit],
+                "events": [e for e in sim.events if e.invoice_id in kept],
+            }
         )
     if not sim.invoices:
         err.print(f"{file}: no valid invoice to simulate")
         raise typer.Exit(1)
     db = None if in_memory else temporal_db
-    run = asyncio.run(_simulate(sim, policy, concurrency, db, database_url, is_dataset, report_json, report_html))
+    run = asyncio.run(
+        _simulate(sim, policy, concurrency, db, database_url, is_dataset, report_json, report_html)
+    )
     if not is_dataset:
         out.print_json(json.dumps(scenario_output(run)))
     if sim.errors:
@@ -130,13 +150,20 @@ async def _simulate(
 ) -> SimulationRun:
     async with local_stack(temporal_db=temporal_db, database_url=database_url) as stack:
         progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err, disable=not is_dataset,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=not is_dataset,
         )
         with progress:
             task = progress.add_task(f"collecting {sim.name}", total=len(sim.invoices))
             simulator = Simulator(
-                stack.env, stack.task_queue, policy, concurrency=concurrency,
+                stack.env,
+                stack.task_queue,
+                policy,
+                concurrency=concurrency,
                 on_done=lambda _: progress.advance(task),
             )
             run = await simulator.run(sim)
@@ -148,7 +175,8 @@ async def _simulate(
             reused = sum(1 for r in run.invoices if r.already_done)
             out.print(
                 f"{len(run.invoices)} invoices in {run.elapsed_seconds:.1f} s "
-                f"({run.invoices_per_second:.1f} invoices/s); {reused} already collected by an earlier run"
+                f"({run.invoices_per_second:.1f} invoices/s); "
+                f"{reused} already collected by an earlier run"
             )
             if report_json:
                 write_report_json(report, report_json)
@@ -160,19 +188,31 @@ async def _simulate(
 
 
 def scenario_output(run: SimulationRun) -> dict[str, object]:
-    """The JSON timeline of a scenario: every effect in time order, then each invoice's final state."""
+    """A scenario's JSON timeline: every effect in time order, then each invoice's final state."""
     entries = []
     for inv_run in run.invoices:
         zone = inv_run.invoice.customer.zone
         for entry in inv_run.timeline:
-            entries.append((entry.at, {"at": entry.at.astimezone(zone).isoformat(), "invoice": entry.invoice,
-                                       "kind": entry.kind.value, **entry.details}))
+            entries.append(
+                (
+                    entry.at,
+                    {
+                        "at": entry.at.astimezone(zone).isoformat(),
+                        "invoice": entry.invoice,
+                        "kind": entry.kind.value,
+                        **entry.details,
+                    },
+                )
+            )
     entries.sort(key=lambda pair: pair[0])
     return {
         "scenario": run.name,
         "timeline": [e for _, e in entries],
         "invoices": {
-            r.invoice.invoice_id: {**r.view.model_dump(mode="json"), "runs": len(set(r.run_ids)) or 1}
+            r.invoice.invoice_id: {
+                **r.view.model_dump(mode="json"),
+                "runs": len(set(r.run_ids)) or 1,
+            }
             for r in run.invoices
         },
     }
@@ -180,7 +220,9 @@ def scenario_output(run: SimulationRun) -> dict[str, object]:
 
 @app.command()
 def up(
-    load: Annotated[Path | None, typer.Option(help="simulate this CSV first if the server has no invoices")] = None,
+    load: Annotated[
+        Path | None, typer.Option(help="simulate this CSV first if the server has no invoices")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="only the first N invoices of --load")] = None,
     port: int = 7233,
     ui_port: int = 8233,
@@ -190,24 +232,35 @@ def up(
 
 
 async def _up(load: Path | None, limit: int | None, port: int, ui_port: int) -> None:
-    async with local_stack(port=port, ui=True, ui_port=ui_port, http_port=8700, smtp_port=2525) as stack:
+    async with local_stack(
+        port=port, ui=True, ui_port=ui_port, http_port=8700, smtp_port=2525
+    ) as stack:
         out.print(f"Temporal Web UI: http://localhost:{ui_port}   frontend: 127.0.0.1:{port}")
-        out.print(f"Sandbox: {stack.sandbox.http_url} (SMTP {stack.sandbox.smtp_host}:{stack.sandbox.smtp_port})")
+        out.print(
+            f"Sandbox: {stack.sandbox.http_url} "
+            f"(SMTP {stack.sandbox.smtp_host}:{stack.sandbox.smtp_port})"
+        )
         if load is not None:
             sim = load_ibm_csv(load)
             if limit is not None:
                 kept = {i.invoice_id for i in sim.invoices[:limit]}
-                sim = sim.model_copy(update={"invoices": sim.invoices[:limit],
-                                             "events": [e for e in sim.events if e.invoice_id in kept]})
+                sim = sim.model_copy(
+                    update={
+                        "invoices": sim.invoices[:limit],
+                        "events": [e for e in sim.events if e.invoice_id in kept],
+                    }
+                )
             simulator = Simulator(stack.env, stack.task_queue, read_policy(DEFAULT_POLICY))
             run = await simulator.run(sim)
-            out.print(f"{len(run.invoices)} invoices of {load} are in the server "
-                      f"({sum(r.already_done for r in run.invoices)} from an earlier run)")
-        out.print("Try: temporal workflow list --query \"CustomerId='0379-NEVHP'\"   (Ctrl-C stops)")
-        try:
+            out.print(
+                f"{len(run.invoices)} invoices of {load} are in the server "
+                f"({sum(r.already_done for r in run.invoices)} from an earlier run)"
+            )
+        out.print(
+            "Try: temporal workflow list --query \"CustomerId='0379-NEVHP'\"   (Ctrl-C stops)"
+        )
+        with contextlib.suppress(asyncio.CancelledError):
             await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            pass
 
 
 def main() -> None:  # pragma: no cover - console entry point
@@ -215,5 +268,3 @@ def main() -> None:  # pragma: no cover - console entry point
         app()
     except KeyboardInterrupt:
         sys.exit(130)
-
-

@@ -1,4 +1,4 @@
-"""Replays invoices and their dated events through the real workflows in per-workflow virtual time."""
+"""Replays invoices and their dated events through the real workflows in virtual time."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import time as wall
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -88,13 +87,15 @@ class Simulator:
         for event in sim.events:
             by_invoice[event.invoice_id].append(event)
         # One offset for every invoice keeps their timelines aligned with one another.
-        epoch = min(datetime.combine(i.issued_on, datetime.min.time(), timezone.utc) for i in sim.invoices)
-        self.offset = datetime.now(timezone.utc) - (epoch - timedelta(days=2))
+        epoch = min(datetime.combine(i.issued_on, datetime.min.time(), UTC) for i in sim.invoices)
+        self.offset = datetime.now(UTC) - (epoch - timedelta(days=2))
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(invoice: Invoice) -> InvoiceRun:
             async with gate:
-                result = await self._drive(invoice, by_invoice.get(invoice.invoice_id, []), sim.until)
+                result = await self._drive(
+                    invoice, by_invoice.get(invoice.invoice_id, []), sim.until
+                )
             if self.on_done is not None:
                 self.on_done(result)
             return result
@@ -105,17 +106,28 @@ class Simulator:
     def horizon(self, invoice: Invoice, until: datetime | None) -> datetime:
         if until is not None:
             return until
-        last_day = max([0, *(r.day for r in self.policy.reminders), *(e.day for e in self.policy.escalation)])
+        last_day = max(
+            [0, *(r.day for r in self.policy.reminders), *(e.day for e in self.policy.escalation)]
+        )
         return invoice.overdue_from() + timedelta(days=last_day + 1)
 
-    async def _drive(self, invoice: Invoice, events: list[ScheduledEvent], until: datetime | None) -> InvoiceRun:
-        input = CollectionInput(invoice=invoice, policy=self.policy, clock_offset=self.offset, task_queue=self.task_queue)
+    async def _drive(
+        self, invoice: Invoice, events: list[ScheduledEvent], until: datetime | None
+    ) -> InvoiceRun:
+        input = CollectionInput(
+            invoice=invoice,
+            policy=self.policy,
+            clock_offset=self.offset,
+            task_queue=self.task_queue,
+        )
         extra: list[TimelineEntry] = []
         try:
             handle = await self._start(input)
         except WorkflowAlreadyStartedError:
             # Collected by an earlier run over the same file: nothing starts twice.
-            handle = self.client.get_workflow_handle_for(InvoiceCollectionWorkflow.run, invoice.workflow_id)
+            handle = self.client.get_workflow_handle_for(
+                InvoiceCollectionWorkflow.run, invoice.workflow_id
+            )
             return await self._outcome(invoice, handle, [], already_done=True)
         run_ids = [handle.result_run_id or ""]
         for event in events:
@@ -142,20 +154,22 @@ class Simulator:
             search_attributes=start_search_attributes(input),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"Invoice {input.invoice.invoice_id} of {input.invoice.customer.customer_id}: "
-            f"{input.invoice.amount} due {input.invoice.due_on}",
+            static_summary=(
+                f"Invoice {input.invoice.invoice_id} of {input.invoice.customer.customer_id}: "
+                f"{input.invoice.amount} due {input.invoice.due_on}"
+            ),
         )
 
     async def _advance(self, handle: WorkflowHandle[Any, Any], target: datetime) -> bool:
         """Move the workflow's virtual clock to a business instant; False once it has closed."""
         desc = await handle.describe()
-        if desc.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+        if desc.status != WorkflowExecutionStatus.RUNNING:
             return False
         ext = desc.raw_description.workflow_extended_info
         now = (
-            ext.time_skipping_info.current_time.ToDatetime().replace(tzinfo=timezone.utc)
+            ext.time_skipping_info.current_time.ToDatetime().replace(tzinfo=UTC)
             if ext.HasField("time_skipping_info")
-            else datetime.now(timezone.utc)
+            else datetime.now(UTC)
         )
         step = target + self.offset - now
         if step > timedelta(0):
@@ -167,13 +181,15 @@ class Simulator:
                 return False
         return True
 
-    async def _deliver(self, handle: WorkflowHandle[Any, Any], event: ScheduledEvent) -> TimelineEntry | None:
+    async def _deliver(
+        self, handle: WorkflowHandle[Any, Any], event: ScheduledEvent
+    ) -> TimelineEntry | None:
         if event.kind is EventKind.PAYMENT:
             assert isinstance(event.payload, PaymentReceived)
             await handle.signal(InvoiceCollectionWorkflow.payment_received, event.payload)
             return None
         try:
-            await handle.execute_update(UPDATES[event.kind], event.payload)  # type: ignore[arg-type]
+            await handle.execute_update(UPDATES[event.kind], event.payload)  # type: ignore[call-overload]
         except RPCError as exc:
             if "already completed" not in exc.message:
                 raise
@@ -183,16 +199,28 @@ class Simulator:
             reason = str(exc.cause.message) if exc.cause is not None else str(exc)  # type: ignore[attr-defined]
             kind = REJECTION_KIND.get(event.kind, TimelineKind.STATE_CHANGE)
             return TimelineEntry(
-                at=event.at, invoice=event.invoice_id, kind=kind,
-                details={"event": "rejected", "action": event.kind.value, "reason": reason, "source": event.source},
+                at=event.at,
+                invoice=event.invoice_id,
+                kind=kind,
+                details={
+                    "event": "rejected",
+                    "action": event.kind.value,
+                    "reason": reason,
+                    "source": event.source,
+                },
             )
         return None
 
     async def _outcome(
-        self, invoice: Invoice, handle: WorkflowHandle[Any, Any], extra: list[TimelineEntry], *, already_done: bool = False
+        self,
+        invoice: Invoice,
+        handle: WorkflowHandle[Any, Any],
+        extra: list[TimelineEntry],
+        *,
+        already_done: bool = False,
     ) -> InvoiceRun:
         desc = await handle.describe()
-        if desc.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+        if desc.status == WorkflowExecutionStatus.RUNNING:
             view = await handle.query(InvoiceCollectionWorkflow.status)
             timeline = await handle.query(InvoiceCollectionWorkflow.timeline)
         else:

@@ -41,7 +41,9 @@ async def local_stack(
     """Start everything, yield it, and shut it all down in reverse order, even on error."""
     store = Store.from_url(database_url)
     store.create_all()
-    env = await start_server(db_file=temporal_db, port=port, ui=ui, ui_port=ui_port, time_skipping=time_skipping)
+    env = await start_server(
+        db_file=temporal_db, port=port, ui=ui, ui_port=ui_port, time_skipping=time_skipping
+    )
     try:
         with Sandbox(http_port, smtp_port, seed=7) as sandbox:
             endpoints = Endpoints(sandbox.http_url, sandbox.smtp_host, sandbox.smtp_port)

