@@ -71,13 +71,13 @@ def policy_check(file: Path) -> None:
     try:
         policy = read_policy(file)
     except FileNotFoundError:
-        err.print(f"{file}: no such file")
+        typer.echo(f"{file}: no such file", err=True)
         raise typer.Exit(2) from None
     except PolicyFileError as exc:
         for problem in exc.problems:
-            err.print(problem, markup=False, highlight=False)
+            typer.echo(problem, err=True)
         raise typer.Exit(1) from None
-    out.print("\n".join(explain(policy)), markup=False, highlight=False)
+    typer.echo("\n".join(explain(policy)))
 
 
 def _load(path: Path) -> tuple[SimulationInput, bool]:
@@ -105,7 +105,7 @@ def simulate(
 ) -> None:
     """Run every invoice of FILE through the real workflows in virtual time and report."""
     if not file.exists():
-        err.print(f"{file}: no such file")
+        typer.echo(f"{file}: no such file", err=True)
         raise typer.Exit(2)
     try:
         sim, is_dataset = _load(file)
@@ -113,10 +113,10 @@ def simulate(
             read_policy(policy_file) if policy_file else (sim.policy or read_policy(DEFAULT_POLICY))
         )
     except (PolicyFileError, DomainError) as exc:
-        err.print(str(exc), markup=False, highlight=False)
+        typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     for problem in sim.errors:
-        err.print(f"skipped: {problem}", markup=False, highlight=False)
+        typer.echo(f"skipped: {problem}", err=True)
     if limit is not None:
         kept = {i.invoice_id for i in sim.invoices[:limit]}
         sim = sim.model_copy(
@@ -126,14 +126,14 @@ def simulate(
             }
         )
     if not sim.invoices:
-        err.print(f"{file}: no valid invoice to simulate")
+        typer.echo(f"{file}: no valid invoice to simulate", err=True)
         raise typer.Exit(1)
     db = None if in_memory else temporal_db
     run = asyncio.run(
         _simulate(sim, policy, concurrency, db, database_url, is_dataset, report_json, report_html)
     )
     if not is_dataset:
-        out.print_json(json.dumps(scenario_output(run)))
+        typer.echo(json.dumps(scenario_output(run), indent=2, ensure_ascii=False))
     if sim.errors:
         raise typer.Exit(3)
 
