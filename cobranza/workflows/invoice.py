@@ -324,10 +324,14 @@ class InvoiceCollectionWorkflow:
     # ---- time ----------------------------------------------------------------------------
 
     def _now(self) -> datetime:
-        now = workflow.now() - self._input.clock_offset
+        """The business clock: the server's clock less the offset, snapped to the timer's instant."""
+        now = self._clock()
         if self._tick is not None and timedelta(0) <= now - self._tick < TIMER_SLACK:
             return self._tick
         return now
+
+    def _clock(self) -> datetime:
+        return workflow.now() - self._input.clock_offset
 
     def _issue_at(self) -> datetime:
         inv = self._input.invoice
@@ -351,7 +355,9 @@ class InvoiceCollectionWorkflow:
     async def _wait_until(self, at: datetime, summary: str) -> bool:
         """Sleep until a business instant; False when a handler changed something first."""
         self._woken = False
-        delay = at - self._now()
+        # The true clock, not the snapped one: measured from the snapped instant, each timer
+        # would inherit the previous one's lateness, until a wake-up falls outside the slack.
+        delay = at - self._clock()
         if delay <= timedelta(0):
             return True
         try:
