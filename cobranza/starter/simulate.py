@@ -184,12 +184,12 @@ class Simulator:
     async def _deliver(
         self, handle: WorkflowHandle[Any, Any], event: ScheduledEvent
     ) -> TimelineEntry | None:
-        if event.kind is EventKind.PAYMENT:
-            assert isinstance(event.payload, PaymentReceived)
-            await handle.signal(InvoiceCollectionWorkflow.payment_received, event.payload)
-            return None
         try:
-            await handle.execute_update(UPDATES[event.kind], event.payload)  # type: ignore[call-overload]
+            if event.kind is EventKind.PAYMENT:
+                assert isinstance(event.payload, PaymentReceived)
+                await handle.signal(InvoiceCollectionWorkflow.payment_received, event.payload)
+            else:
+                await handle.execute_update(UPDATES[event.kind], event.payload)  # type: ignore[call-overload]
         except RPCError as exc:
             if "already completed" not in exc.message:
                 raise
