@@ -14,8 +14,8 @@ from cobranza.domain.invoice import (
     DisputeResolution,
     Invoice,
     InvoiceStatus,
-    PaymentReceived,
     PauseRequest,
+    PaymentReceived,
     PromiseRequest,
     TimelineEntry,
     TimelineKind,
@@ -255,8 +255,9 @@ class Lifecycle:
             today = self.local_date(at)
             if req.until <= today:
                 return f"resume date {req.until} is not after today ({today})"
-            if (req.until - today).days > self.policy.pause.max_days:
-                return f"pause of {(req.until - today).days} days exceeds the policy maximum of {self.policy.pause.max_days}"
+            days, limit = (req.until - today).days, self.policy.pause.max_days
+            if days > limit:
+                return f"pause of {days} days exceeds the policy maximum of {limit}"
         return None
 
     def pause(self, req: PauseRequest, at: datetime) -> None:
@@ -364,7 +365,7 @@ class Lifecycle:
         return None
 
     def resolve_dispute(self, res: DisputeResolution, at: datetime) -> None:
-        """Customer's favour: cancel, or reduce by a credit note; creditor's favour: resume (L-09)."""
+        """Customer's favour: cancel or reduce by a credit note; creditor's: resume (L-09)."""
         self.add(
             TimelineKind.DISPUTE,
             at,

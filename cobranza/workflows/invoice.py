@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -30,8 +29,8 @@ with workflow.unsafe.imports_passed_through():
         DisputeRequest,
         DisputeResolution,
         InvoiceStatus,
-        PaymentReceived,
         PauseRequest,
+        PaymentReceived,
         PromiseRequest,
         ResumeRequest,
         TimelineEntry,
@@ -252,7 +251,7 @@ class InvoiceCollectionWorkflow:
             invoice_id=inv.invoice_id,
             kind=kind,
             title=title,
-            body=body,  # type: ignore[arg-type]
+            body=body,
             recording=self._rec(),
         )
         await workflow.execute_activity(
@@ -280,7 +279,7 @@ class InvoiceCollectionWorkflow:
             invoice_id=inv.invoice_id,
             customer_id=inv.customer.customer_id,
             kind=kind,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             amount=payment.amount if payment else None,
             payment_id=payment.payment_id if payment else None,
             payment=payment,
@@ -324,7 +323,7 @@ class InvoiceCollectionWorkflow:
     # ---- time ----------------------------------------------------------------------------
 
     def _now(self) -> datetime:
-        """The business clock: the server's clock less the offset, snapped to the timer's instant."""
+        """The business clock: server time less the offset, snapped to the timer's instant."""
         now = self._clock()
         if self._tick is not None and timedelta(0) <= now - self._tick < TIMER_SLACK:
             return self._tick
@@ -364,7 +363,7 @@ class InvoiceCollectionWorkflow:
             await workflow.wait_condition(
                 lambda: self._woken, timeout=delay, timeout_summary=summary
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._tick = at
             return True
         return False
@@ -417,7 +416,8 @@ class InvoiceCollectionWorkflow:
         life, inv = self._life, self._input.invoice
         return (
             f"**{life.state.status.value}** · {life.outstanding} outstanding of {inv.amount} · "
-            f"due {inv.due_on} · level {life.state.dunning_level} · {life.state.reminders_sent} messages\n\n{line}"
+            f"due {inv.due_on} · level {life.state.dunning_level} · "
+            f"{life.state.reminders_sent} messages\n\n{line}"
         )
 
     def _next_action(self) -> NextAction:
@@ -464,7 +464,10 @@ class InvoiceCollectionWorkflow:
         return NextAction(
             action=step.label,
             at=self._step_at(step),
-            reason=f"policy {self._input.policy.ref} step {step.index + 1} of {len(self._plan)}{shifted}",
+            reason=(
+                f"policy {self._input.policy.ref} step {step.index + 1} of {len(self._plan)}"
+                f"{shifted}"
+            ),
         )
 
     @workflow.query
@@ -688,7 +691,7 @@ class InvoiceCollectionWorkflow:
             invoice_id=inv.invoice_id,
             kind=kind,
             title=title,
-            body=body,  # type: ignore[arg-type]
+            body=body,
             recording=self._rec(),
         )
 
