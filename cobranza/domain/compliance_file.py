@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
 from cobranza.domain.compliance import PastContact
 from cobranza.domain.compliance_profile import ComplianceProfile, Loc, ProfileContradictions
@@ -110,8 +111,11 @@ def _compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
 
 
 def _problems(exc: ValidationError, node: yaml.Node | None, source: str) -> list[str]:
+    errors = exc.errors()
     problems = []
-    for err in exc.errors():
+    for err in errors:
+        if _echo_of_an_item(err, errors):
+            continue
         loc = _without_tags(tuple(err["loc"]))
         cause = err.get("ctx", {}).get("error")
         if isinstance(cause, ProfileContradictions):
@@ -119,6 +123,14 @@ def _problems(exc: ValidationError, node: yaml.Node | None, source: str) -> list
         else:
             problems.append(_line(source, node, loc, err["msg"].removeprefix("Value error, ")))
     return problems
+
+
+def _echo_of_an_item(err: ErrorDetails, errors: list[ErrorDetails]) -> bool:
+    """A list reported too short only because one of its own items failed: say the item only."""
+    loc = tuple(err["loc"])
+    return err["type"] == "too_short" and any(
+        tuple(other["loc"])[: len(loc)] == loc and len(other["loc"]) > len(loc) for other in errors
+    )
 
 
 def _without_tags(loc: Loc) -> Loc:
@@ -141,15 +153,16 @@ def _line_of(node: yaml.Node | None, loc: Loc) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == part), None)
-            if match is None:
+            pair = next(((k, v) for k, v in node.value if k.value == part), None)
+            if pair is None:
                 break
-            node = match
+            # The key's line: a block list or mapping only starts on the line after it.
+            line, node = pair[0].start_mark.line + 1, pair[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
             if part >= len(node.value):
                 break
             node = node.value[part]
+            line = node.start_mark.line + 1
         else:
             break
-        line = node.start_mark.line + 1
     return line

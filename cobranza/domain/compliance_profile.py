@@ -366,7 +366,7 @@ def _override_contradictions(
     if code not in subdivisions_of(p.country):
         known = ", ".join(subdivisions_of(p.country)) or "(none)"
         return [(base, f"{p.country} has no subdivision {code!r}: expected one of {known}")]
-    resolved = p.model_copy(update={"subdivisions": {}}).resolve(code)
+    resolved = p.resolve(code)
     shift = {"caps": len(p.caps), "content": len(p.content)}
     found = []
     for loc, msg in _contradictions(resolved):
