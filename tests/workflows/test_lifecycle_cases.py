@@ -19,8 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
-from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from cobranza.domain.invoice import InvoiceStatus, TimelineEntry, TimelineKind
 from cobranza.domain.money import Money
@@ -195,7 +194,7 @@ async def advance_to(
         await stack.env.fast_forward(handle, step)
 
 
-async def execution_status(inv: Outcome) -> WorkflowExecutionStatus.ValueType:
+async def execution_status(inv: Outcome) -> WorkflowExecutionStatus | None:
     return (await inv.handle.describe()).status
 
 
@@ -210,9 +209,7 @@ async def test_L01_paid_before_reminder(cases: dict[str, asyncio.Task[Case]]) ->
     assert inv.templates == ["invoice_issued"]
     assert not any(t > local("2026-04-09", 12, MEXICO) for t in inv.message_times())
     # Closed, so no timer of it is left to fire a reminder later.
-    assert (
-        await execution_status(inv) == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED
-    )
+    assert await execution_status(inv) == WorkflowExecutionStatus.COMPLETED
     assert inv.run.view.next_action.action == "none"
     assert inv.payments == 1
     assert [(p.kind, p.payment_id, p.status) for p in inv.postings] == [
@@ -378,9 +375,7 @@ async def test_L09_dispute_for_customer(cases: dict[str, asyncio.Task[Case]]) ->
     assert [t.kind for t in inv.tasks] == ["dispute"]
     assert "damaged" in inv.tasks[0].body
     assert not [t for t in inv.message_times() if t >= opened.at]
-    assert (
-        await execution_status(inv) == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED
-    )
+    assert await execution_status(inv) == WorkflowExecutionStatus.COMPLETED
     assert [(p.kind, p.status) for p in inv.postings] == [("status", InvoiceStatus.CANCELLED)]
 
 
