@@ -238,19 +238,44 @@ def _cap_move(
     if isinstance(cap, GapRule):
         return _gap_move(cap, at, zone, relevant)
     inside, fixed_release = _within(cap.per, cap.week, at, zone, relevant)
-    when = _period_phrase(cap.per, cap.week)
+    move = _overfull(cap, channel, inside, fixed_release, _period_phrase(cap.per, cap.week))
+    if move is not None or fixed_release is not None:
+        return move
+    # A contact already booked later in the week closes a window that would hold this one
+    # too; nothing inside that window works, so the next try is just after it.
+    for end in sorted({c.at for c in relevant if at < c.at < at + WEEK}):
+        later = [c for c in relevant if end - WEEK < c.at <= end]
+        phrase = f"in the 7 days up to {end.astimezone(zone):%Y-%m-%d %H:%M}"
+        move = _overfull(cap, channel, later, end + timedelta(minutes=1), phrase)
+        if move is not None:
+            return move
+    return None
+
+
+def _overfull(
+    cap: ContactCap | ChannelCap,
+    channel: ContactChannel,
+    inside: list[PastContact],
+    release: datetime | None,
+    when: str,
+) -> _Move | None:
+    """The move a cap asks for when one more contact would overfill it; None when it fits.
+
+    Without a fixed release (rolling), the cap frees up when enough of the oldest contacts
+    (or channels) leave the 7-day window.
+    """
     if isinstance(cap, ContactCap):
         if len(inside) < cap.max:
             return None
-        # Rolling: the cap frees up when enough of the oldest contacts leave the window.
-        release = fixed_release or inside[len(inside) - cap.max].at + WEEK
+        release = release or inside[len(inside) - cap.max].at + WEEK
         why = f"{len(inside)} {_what(cap)} {when}; at most {cap.max} a {cap.per.value}"
         return _Move(cap, release, why)
-    used = {c.channel: c.at for c in inside}
+    used: dict[ContactChannel, datetime] = {}
+    for c in inside:
+        used[c.channel] = max(c.at, used.get(c.channel, c.at))
     if channel in used or len(used) < cap.max:
         return None
-    drops = sorted(last + WEEK for last in used.values())
-    release = fixed_release or drops[len(used) - cap.max]
+    release = release or sorted(last + WEEK for last in used.values())[len(used) - cap.max]
     names = ", ".join(sorted(used))
     why = f"{names} already used {when}; at most {cap.max} channel(s) a {cap.per.value}"
     return _Move(cap, release, why)
