@@ -18,6 +18,7 @@ from cobranza.domain.invoice import Channel
 from cobranza.domain.policy import Policy, explain
 from cobranza.domain.policy_file import PolicyFileError, parse_policy
 from cobranza.integrations.messages import has_template
+from cobranza.starter.compliance_cli import compliance_app
 from cobranza.starter.dataset import load_ibm_csv
 from cobranza.starter.scenario import load_scenario
 from cobranza.starter.simulate import SimulationRun, Simulator
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 policy_app = typer.Typer(no_args_is_help=True, help="Dunning policies.")
 app.add_typer(policy_app, name="policy")
+app.add_typer(compliance_app, name="compliance")
 err = Console(stderr=True)
 out = Console()
 
