@@ -67,6 +67,7 @@ class InvoiceCollectionWorkflow:
         self._plan: list[PlannedStep] = plan(input.policy, input.invoice)
         self._woken = False
         self._tick: datetime | None = None
+        self._published: tuple[str, int, int] | None = None
         self._erp_queue: list[tuple[str, PaymentReceived]] = []
         self._crm_queue: list[CrmTaskRequest] = []
 
@@ -329,6 +330,15 @@ class InvoiceCollectionWorkflow:
             return self._tick
         return now
 
+    def _event_time(self, happened_at: datetime) -> datetime:
+        """When an event arriving now happened: its own time if that was a moment ago.
+
+        A webhook or bank line reaches the workflow a little after the money moved; within the
+        slack the timeline keeps the event's own instant, beyond it the time we learnt of it.
+        """
+        now = self._now()
+        return happened_at if timedelta(0) <= now - happened_at < TIMER_SLACK else now
+
     def _clock(self) -> datetime:
         return workflow.now() - self._input.clock_offset
 
@@ -396,13 +406,17 @@ class InvoiceCollectionWorkflow:
 
     def _publish(self) -> None:
         life = self._life
-        workflow.upsert_search_attributes(
-            [
-                sa.INVOICE_STATUS.value_set(life.state.status.value),
-                sa.DUNNING_LEVEL.value_set(life.state.dunning_level),
-                sa.AMOUNT_DUE.value_set(life.outstanding.minor),
-            ]
-        )
+        visible = (life.state.status.value, life.state.dunning_level, life.outstanding.minor)
+        # Each upsert is a billable action and a history event: only when something changed.
+        if visible != self._published:
+            self._published = visible
+            workflow.upsert_search_attributes(
+                [
+                    sa.INVOICE_STATUS.value_set(visible[0]),
+                    sa.DUNNING_LEVEL.value_set(visible[1]),
+                    sa.AMOUNT_DUE.value_set(visible[2]),
+                ]
+            )
         nxt = self._next_action()
         workflow.set_current_details(
             self._details(
@@ -514,7 +528,7 @@ class InvoiceCollectionWorkflow:
                 reason=f"payment in {payment.amount.currency}, invoice in {self._life.currency}",
             )
             return
-        outcome = self._life.apply_payment(payment, self._now())
+        outcome = self._life.apply_payment(payment, self._event_time(payment.received_at))
         if outcome in (PaymentOutcome.DUPLICATE, PaymentOutcome.IGNORED_CLOSED):
             return
         self._erp_queue.append((payment.payment_id, payment))
