@@ -53,7 +53,14 @@ def build_worker(
     # Our own pure modules and pydantic are safe to share with the sandbox; passing them
     # through avoids re-importing them for every workflow run, which costs throughput.
     restrictions = SandboxRestrictions.default.with_passthrough_modules(
-        "cobranza.domain", "pydantic", "pydantic_core", "babel", "iso4217", "annotated_types"
+        "cobranza.domain",
+        "pydantic",
+        "pydantic_core",
+        "babel",
+        "iso4217",
+        "annotated_types",
+        "holidays",
+        "dateutil",
     )
     return Worker(
         client,

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from cobranza.domain.compliance import PastContact
 from cobranza.domain.effects import InvoiceSnapshot, Recording, SequencedEntry
 from cobranza.domain.invoice import (
     DisputeOutcome,
@@ -44,6 +45,14 @@ class Promise(BaseModel):
     reminded: bool = False
 
 
+class Deferral(BaseModel):
+    """Why a due contact waited: when it was due and the rules that moved it."""
+
+    deferred_from: str
+    rules: list[str]
+    profile: str
+
+
 class CollectionState(BaseModel):
     """Everything a lifecycle must remember; carried whole across continue-as-new."""
 
@@ -66,6 +75,8 @@ class CollectionState(BaseModel):
     closed_at: datetime | None = None
     timeline: list[SequencedEntry] = Field(default_factory=list)
     recorded_upto: int = 0
+    contacts: list[PastContact] = Field(default_factory=list)
+    deferrals: dict[str, Deferral] = Field(default_factory=dict)
 
 
 class Lifecycle:

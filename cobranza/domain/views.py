@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
+from cobranza.domain.compliance_profile import ComplianceProfile
 from cobranza.domain.effects import InvoiceSnapshot
 from cobranza.domain.invoice import Invoice, InvoiceStatus, TimelineEntry
 from cobranza.domain.lifecycle import CollectionState
@@ -24,6 +25,10 @@ class CollectionInput(BaseModel):
             "production; a replay of past payment history (cobranza simulate) sets it so "
             "dates stay the dataset's."
         ),
+    )
+    compliance: ComplianceProfile | None = Field(
+        default=None,
+        description="Contact rules of the customer's country, pinned when the lifecycle starts.",
     )
     state: CollectionState | None = None
     task_queue: str = "cobranza"

@@ -16,6 +16,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from cobranza.domain.compliance_file import profile_for
 from cobranza.domain.invoice import Invoice, PaymentReceived, TimelineEntry, TimelineKind
 from cobranza.domain.policy import Policy
 from cobranza.domain.views import CollectionInput, InvoiceView
@@ -72,6 +73,7 @@ class Simulator:
         *,
         concurrency: int = 100,
         on_done: Callable[[InvoiceRun], None] | None = None,
+        lawful_contact: bool = True,
     ) -> None:
         self.env = env
         self.client = env.client
@@ -79,6 +81,7 @@ class Simulator:
         self.policy = policy
         self.concurrency = concurrency
         self.on_done = on_done
+        self.lawful_contact = lawful_contact
         self.offset = timedelta(0)
 
     async def run(self, sim: SimulationInput) -> SimulationRun:
@@ -115,6 +118,7 @@ class Simulator:
         self, invoice: Invoice, events: list[ScheduledEvent], until: datetime | None
     ) -> InvoiceRun:
         input = CollectionInput(
+            compliance=profile_for(invoice.customer.country) if self.lawful_contact else None,
             invoice=invoice,
             policy=self.policy,
             clock_offset=self.offset,

@@ -11,6 +11,8 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from cobranza.activities import names
+    from cobranza.domain.compliance import Decision, PastContact, first_allowed_instant
+    from cobranza.domain.compliance_profile import ContactChannel
     from cobranza.domain.effects import (
         CrmTaskReceipt,
         CrmTaskRequest,
@@ -38,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         WriteOffRequest,
         local_instant,
     )
-    from cobranza.domain.lifecycle import Lifecycle, PaymentOutcome
+    from cobranza.domain.lifecycle import Deferral, Lifecycle, PaymentOutcome
     from cobranza.domain.policy import EscalationAction, PlannedStep, StepKind, plan
     from cobranza.domain.views import CollectionInput, CollectionResult, InvoiceView, NextAction
     from cobranza.workflows import search_attributes as sa
@@ -121,9 +123,14 @@ class InvoiceCollectionWorkflow:
         if self._life.state.status is InvoiceStatus.OPEN and overdue_at < at:
             await self._wait_until(overdue_at, "until the invoice is overdue")
             return
-        if await self._wait_until(at, f"until {step.label}"):
-            await self._perform(step)
-            self._life.state.next_step += 1
+        if not await self._wait_until(at, f"until {step.label}"):
+            return
+        if step.channel is not None and not await self._await_lawful(
+            step.channel, f"step-{step.index}"
+        ):
+            return
+        await self._perform(step)
+        self._life.state.next_step += 1
 
     async def _perform(self, step: PlannedStep) -> None:
         if step.kind is StepKind.REMINDER:
@@ -173,15 +180,17 @@ class InvoiceCollectionWorkflow:
         life = self._life
         reminder_at, deadline = life.promise_reminder_at(), life.promise_deadline()
         assert deadline is not None
-        if reminder_at is not None and reminder_at > self._now():
-            if await self._wait_until(reminder_at, "until the day before the promise date"):
-                assert life.state.promise is not None
-                life.state.promise.reminded = True
-                await self._send(
-                    Channel.EMAIL,
-                    self._input.policy.promise_to_pay.template,
-                    f"promise-{life.state.broken_promises}",
-                )
+        if reminder_at is not None:
+            key = f"promise-{life.state.broken_promises}"
+            if reminder_at > self._now():
+                await self._wait_until(reminder_at, "until the day before the promise date")
+                return
+            if not await self._await_lawful(Channel.EMAIL, key):
+                return
+            assert life.state.promise is not None
+            life.state.promise.reminded = True
+            if self._now() < deadline:
+                await self._send(Channel.EMAIL, self._input.policy.promise_to_pay.template, key)
             return
         if await self._wait_until(deadline, "until the promise date has passed"):
             life.break_promise(self._now())
@@ -206,6 +215,7 @@ class InvoiceCollectionWorkflow:
         life, inv = self._life, self._input.invoice
         now = self._now()
         dedupe = f"{inv.workflow_id}:{step_key}"
+        deferral = life.state.deferrals.pop(step_key, None)
         life.add(
             TimelineKind.MESSAGE,
             now,
@@ -213,8 +223,10 @@ class InvoiceCollectionWorkflow:
             template=template,
             dedupe_key=dedupe,
             outstanding=str(life.outstanding.to_decimal()),
+            **(deferral.model_dump(mode="json") if deferral else {}),
         )
         life.state.reminders_sent += 1
+        life.state.contacts.append(PastContact(at=now, channel=ContactChannel(channel.value)))
         item = LineItem(
             invoice_id=inv.invoice_id,
             amount=inv.amount,
@@ -243,6 +255,39 @@ class InvoiceCollectionWorkflow:
             summary=f"{channel.value} '{template}': {life.outstanding} outstanding",
         )
         life.mark_recorded(req.recording)
+
+    def _lawful(self, channel: Channel, desired: datetime) -> Decision | None:
+        """The first instant the customer's law allows this contact, or None without a profile."""
+        profile = self._input.compliance
+        if profile is None:
+            return None
+        # The holidays package reads its translations through gettext, which the sandbox
+        # forbids; the calendar it computes is deterministic for a pinned package version.
+        with workflow.unsafe.sandbox_unrestricted():
+            return first_allowed_instant(
+                profile,
+                ContactChannel(channel.value),
+                desired,
+                self._input.invoice.customer.timezone,
+                self._life.state.contacts,
+            )
+
+    async def _await_lawful(self, channel: Channel, key: str) -> bool:
+        """Defer a due contact to its first lawful instant (never drop it); False if woken first."""
+        if not workflow.patched("contact-compliance"):
+            return True
+        decision = self._lawful(channel, self._now())
+        if decision is None or not decision.deferred:
+            return True
+        notes = self._life.state.deferrals
+        if key not in notes:
+            notes[key] = Deferral(
+                deferred_from=decision.desired.isoformat(),
+                rules=[r.id for r in decision.rules],
+                profile=decision.profile,
+            )
+        rules = ", ".join(notes[key].rules)
+        return await self._wait_until(decision.allowed_at, f"deferred by {rules}")
 
     async def _open_task(self, kind: str, title: str, body: str, key: str) -> None:
         inv = self._input.invoice
@@ -475,9 +520,15 @@ class InvoiceCollectionWorkflow:
                 reason=f"every step of {self._input.policy.ref} is done",
             )
         shifted = f", moved {life.state.shift_days} days by holds" if life.state.shift_days else ""
+        at = self._step_at(step)
+        decision = self._lawful(step.channel, at) if step.channel is not None else None
+        if decision is not None and decision.deferred:
+            rules = ", ".join(r.why for r in decision.rules)
+            shifted += f"; deferred to the first lawful instant under {decision.profile}: {rules}"
+            at = decision.allowed_at
         return NextAction(
             action=step.label,
-            at=self._step_at(step),
+            at=at,
             reason=(
                 f"policy {self._input.policy.ref} step {step.index + 1} of {len(self._plan)}"
                 f"{shifted}"
