@@ -47,11 +47,11 @@ async def collection_activities(
             await client.aclose()
 
 
-def build_worker(
-    client: Client, activities: CollectionActivities, task_queue: str = TASK_QUEUE
-) -> Worker:
-    # Our own pure modules and pydantic are safe to share with the sandbox; passing them
-    # through avoids re-importing them for every workflow run, which costs throughput.
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker and replayer uses, so replays see what production saw."""
+    # Our own pure modules and these libraries are safe to share with the sandbox: passing
+    # them through avoids re-importing them for every run, which costs throughput, and lets
+    # holidays/dateutil import (they read the clock and locale while loading, not after).
     restrictions = SandboxRestrictions.default.with_passthrough_modules(
         "cobranza.domain",
         "pydantic",
@@ -62,11 +62,17 @@ def build_worker(
         "holidays",
         "dateutil",
     )
+    return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+def build_worker(
+    client: Client, activities: CollectionActivities, task_queue: str = TASK_QUEUE
+) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[InvoiceCollectionWorkflow],
         activities=activities.all(),
-        workflow_runner=SandboxedWorkflowRunner(restrictions=restrictions),
+        workflow_runner=workflow_runner(),
         max_concurrent_activities=64,
     )

@@ -20,6 +20,8 @@ from cobranza.starter.stack import local_stack
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = ["L-03", "L-08", "L-09-against"]
+# Part of each file name: histories recorded by older code stay and keep being replayed.
+TAG = "compliance"
 
 
 async def main() -> None:
@@ -33,7 +35,7 @@ async def main() -> None:
                 for inv_run in run.invoices:
                     handle = stack.env.client.get_workflow_handle(inv_run.invoice.workflow_id)
                     history = await handle.fetch_history()
-                    target = HERE / "histories" / f"{name}-{inv_run.invoice.invoice_id}.json"
+                    target = HERE / "histories" / f"{name}-{inv_run.invoice.invoice_id}-{TAG}.json"
                     target.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
                     print(f"wrote {target.relative_to(HERE.parent.parent)}")
 
