@@ -58,6 +58,12 @@ class CountryFigures(BaseModel):
     amount_invoiced: dict[str, str]
     amount_collected: dict[str, str]
     amount_outstanding: dict[str, str]
+    messages_sent: int = 0
+    messages_deferred: int = 0
+    # Rule id (from the country's compliance profile) -> messages it moved later.
+    deferred_by_rule: dict[str, int] = Field(default_factory=dict)
+    # Messages that listed several invoices of one customer; none until the contact gate.
+    messages_consolidated: int = 0
 
 
 class CollectionReport(BaseModel):

@@ -177,8 +177,21 @@ def print_report(report: CollectionReport, console: Console) -> None:
     console.print(escalations)
 
     countries = Table(title="By country")
-    for column in ("country", "invoices", "invoiced", "collected", "outstanding"):
-        countries.add_column(column, justify="left" if column == "country" else "right")
+    columns = (
+        "country",
+        "invoices",
+        "invoiced",
+        "collected",
+        "outstanding",
+        "messages",
+        "deferred",
+        "deferred by rule",
+        "consolidated",
+    )
+    for column in columns:
+        countries.add_column(
+            column, justify="left" if column in ("country", "deferred by rule") else "right"
+        )
     for country, figures in report.by_country.items():
         countries.add_row(
             country,
@@ -186,6 +199,10 @@ def print_report(report: CollectionReport, console: Console) -> None:
             _per_currency(figures.amount_invoiced),
             _per_currency(figures.amount_collected),
             _per_currency(figures.amount_outstanding),
+            str(figures.messages_sent),
+            str(figures.messages_deferred),
+            "\n".join(f"{rule}: {n}" for rule, n in figures.deferred_by_rule.items()),
+            str(figures.messages_consolidated),
         )
     console.print(countries)
 

@@ -163,6 +163,39 @@ def _country_figures(invoices: list[InvoiceSnapshot]) -> dict[str, CountryFigure
     return figures
 
 
+def _with_contacts(
+    figures: dict[str, CountryFigures],
+    invoices: list[InvoiceSnapshot],
+    store: Store,
+    as_of: datetime,
+    tenant: str | None,
+) -> dict[str, CountryFigures]:
+    """Messages per country from the evidence log: sent, deferred by the law, and by which rule."""
+    country_of = {snap.workflow_id: snap.country for snap in invoices}
+    sent: Counter[str] = Counter()
+    deferred: Counter[str] = Counter()
+    by_rule: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in store.timeline(tenant=tenant):
+        country = country_of.get(row.workflow_id)
+        if row.kind != TimelineKind.MESSAGE.value or row.at > as_of or country is None:
+            continue
+        sent[country] += 1
+        rules = row.details.get("rules") or []
+        if rules:
+            deferred[country] += 1
+            by_rule[country].update(str(rule) for rule in rules)
+    return {
+        country: fig.model_copy(
+            update={
+                "messages_sent": sent[country],
+                "messages_deferred": deferred[country],
+                "deferred_by_rule": dict(sorted(by_rule[country].items())),
+            }
+        )
+        for country, fig in figures.items()
+    }
+
+
 def _aging(invoices: list[InvoiceSnapshot], as_of: datetime) -> dict[str, AgingBuckets]:
     today = as_of.date()
     sums: dict[str, dict[str, int]] = {}
@@ -230,5 +263,5 @@ def build_report(store: Store, as_of: datetime, tenant: str | None = None) -> Co
         dso_days=dso_by_currency(invoices),
         average_days_late=average_days_late(invoices),
         aging=_aging(invoices, as_of),
-        by_country=_country_figures(invoices),
+        by_country=_with_contacts(_country_figures(invoices), invoices, store, as_of, tenant),
     )

@@ -25,7 +25,7 @@ from cobranza.store.reports import (
     write_report_json,
 )
 
-from .factories import entry, message_fields, recording, snapshot
+from .factories import T0, entry, message_fields, recording, snapshot
 
 AS_OF = datetime(2025, 6, 15, 18, 0, tzinfo=UTC)
 
@@ -269,3 +269,28 @@ def test_every_minor_unit_is_accounted_for_once(
     assert split.collected + split.credited + split.outstanding + split.written_off == amount
     assert split.collected + split.overpaid == paid
     assert split.outstanding >= 0 and split.overpaid >= 0
+
+
+def test_messages_per_country_count_deferrals_by_rule(store: Store) -> None:
+    mx = snapshot("INV-MX")
+    co = snapshot("INV-CO", country="CO", currency="COP")
+    store.record(
+        recording(
+            mx,
+            entry(mx, 0, TimelineKind.MESSAGE, template="upcoming"),
+            entry(mx, 1, TimelineKind.MESSAGE, template="overdue", rules=["mx-contact-days"]),
+        )
+    )
+    store.record(
+        recording(
+            co,
+            entry(co, 0, TimelineKind.MESSAGE, rules=["co-contact-hours", "co-holidays"]),
+            entry(co, 1, TimelineKind.ESCALATION, level=1),
+        )
+    )
+    report = build_report(store, as_of=T0 + timedelta(days=1))
+    assert report.by_country["MX"].messages_sent == 2
+    assert report.by_country["MX"].messages_deferred == 1
+    assert report.by_country["MX"].deferred_by_rule == {"mx-contact-days": 1}
+    assert report.by_country["CO"].messages_sent == 1
+    assert report.by_country["CO"].deferred_by_rule == {"co-contact-hours": 1, "co-holidays": 1}
