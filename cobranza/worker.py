@@ -11,9 +11,11 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from cobranza.activities.collection import CollectionActivities
+from cobranza.activities.contact import ContactActivities
 from cobranza.integrations.http_clients import HttpCrm, HttpErp, HttpGateway
 from cobranza.integrations.smtp import SmtpMessenger
 from cobranza.store.store import Store
+from cobranza.workflows.contact_gate import ContactGateWorkflow
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow
 
 TASK_QUEUE = "cobranza"
@@ -71,8 +73,8 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[InvoiceCollectionWorkflow],
-        activities=activities.all(),
+        workflows=[InvoiceCollectionWorkflow, ContactGateWorkflow],
+        activities=[*activities.all(), *ContactActivities(client).all()],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=64,
     )

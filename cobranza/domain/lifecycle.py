@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from cobranza.domain.compliance import PastContact
+from cobranza.domain.contact_gate import Grant
 from cobranza.domain.effects import InvoiceSnapshot, Recording, SequencedEntry
 from cobranza.domain.invoice import (
     DisputeOutcome,
@@ -77,6 +78,7 @@ class CollectionState(BaseModel):
     recorded_upto: int = 0
     contacts: list[PastContact] = Field(default_factory=list)
     deferrals: dict[str, Deferral] = Field(default_factory=dict)
+    grants: dict[str, Grant] = Field(default_factory=dict)
 
 
 class Lifecycle:

@@ -30,6 +30,10 @@ class CollectionInput(BaseModel):
         default=None,
         description="Contact rules of the customer's country, pinned when the lifecycle starts.",
     )
+    contact_gate: bool = Field(
+        default=False,
+        description="Book each message at the customer's contact gate (caps, consolidation).",
+    )
     state: CollectionState | None = None
     task_queue: str = "cobranza"
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -101,6 +102,9 @@ def simulate(
     temporal_db: Annotated[Path | None, typer.Option(help="dev server database file")] = STATE_DIR
     / "temporal.db",
     in_memory: Annotated[bool, typer.Option(help="keep Temporal's state in memory only")] = False,
+    contact_gate: Annotated[
+        bool, typer.Option(help="book every message at the customer's contact gate")
+    ] = False,
     database_url: Annotated[
         str | None, typer.Option(help="store URL (default: DATABASE_URL or SQLite)")
     ] = None,
@@ -132,7 +136,13 @@ def simulate(
         raise typer.Exit(1)
     db = None if in_memory else temporal_db
     run = asyncio.run(
-        _simulate(sim, policy, concurrency, db, database_url, is_dataset, report_json, report_html)
+        _simulate(
+            sim,
+            policy,
+            RunOptions(
+                concurrency, db, database_url, is_dataset, report_json, report_html, contact_gate
+            ),
+        )
     )
     if not is_dataset:
         typer.echo(json.dumps(scenario_output(run), indent=2, ensure_ascii=False))
@@ -140,17 +150,20 @@ def simulate(
         raise typer.Exit(3)
 
 
-async def _simulate(
-    sim: SimulationInput,
-    policy: Policy,
-    concurrency: int,
-    temporal_db: Path | None,
-    database_url: str | None,
-    is_dataset: bool,
-    report_json: Path | None,
-    report_html: Path | None,
-) -> SimulationRun:
-    async with local_stack(temporal_db=temporal_db, database_url=database_url) as stack:
+@dataclass(frozen=True)
+class RunOptions:
+    concurrency: int
+    temporal_db: Path | None
+    database_url: str | None
+    is_dataset: bool
+    report_json: Path | None
+    report_html: Path | None
+    contact_gate: bool
+
+
+async def _simulate(sim: SimulationInput, policy: Policy, opts: RunOptions) -> SimulationRun:
+    is_dataset, report_json, report_html = opts.is_dataset, opts.report_json, opts.report_html
+    async with local_stack(temporal_db=opts.temporal_db, database_url=opts.database_url) as stack:
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -165,8 +178,9 @@ async def _simulate(
                 stack.env,
                 stack.task_queue,
                 policy,
-                concurrency=concurrency,
+                concurrency=opts.concurrency,
                 on_done=lambda _: progress.advance(task),
+                contact_gate=opts.contact_gate,
             )
             run = await simulator.run(sim)
         if is_dataset:

@@ -17,8 +17,9 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from cobranza.domain.compliance_file import profile_for
+from cobranza.domain.contact_gate import GATHER_WINDOW
 from cobranza.domain.invoice import Invoice, PaymentReceived, TimelineEntry, TimelineKind
-from cobranza.domain.policy import Policy
+from cobranza.domain.policy import Policy, plan
 from cobranza.domain.views import CollectionInput, InvoiceView
 from cobranza.starter.simulation_input import EventKind, ScheduledEvent, SimulationInput
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow, start_search_attributes
@@ -51,6 +52,18 @@ class InvoiceRun:
 
 
 @dataclass
+class _Track:
+    """One invoice being driven: its input, its handle once started, what it collected."""
+
+    invoice: Invoice
+    input: CollectionInput
+    handle: WorkflowHandle[Any, Any] | None = None
+    run_ids: list[str] = field(default_factory=list)
+    extra: list[TimelineEntry] = field(default_factory=list)
+    closed: bool = False
+
+
+@dataclass
 class SimulationRun:
     name: str
     invoices: list[InvoiceRun]
@@ -74,6 +87,7 @@ class Simulator:
         concurrency: int = 100,
         on_done: Callable[[InvoiceRun], None] | None = None,
         lawful_contact: bool = True,
+        contact_gate: bool = False,
     ) -> None:
         self.env = env
         self.client = env.client
@@ -82,6 +96,7 @@ class Simulator:
         self.concurrency = concurrency
         self.on_done = on_done
         self.lawful_contact = lawful_contact
+        self.contact_gate = contact_gate
         self.offset = timedelta(0)
 
     async def run(self, sim: SimulationInput) -> SimulationRun:
@@ -94,17 +109,29 @@ class Simulator:
         self.offset = datetime.now(UTC) - (epoch - timedelta(days=2))
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(invoice: Invoice) -> InvoiceRun:
+        async def one(group: list[Invoice]) -> list[InvoiceRun]:
+            events = sorted(
+                (e for i in group for e in by_invoice.get(i.invoice_id, [])), key=lambda e: e.at
+            )
             async with gate:
-                result = await self._drive(
-                    invoice, by_invoice.get(invoice.invoice_id, []), sim.until
-                )
-            if self.on_done is not None:
-                self.on_done(result)
-            return result
+                results = await self._drive(group, events, sim.until)
+            for result in results:
+                if self.on_done is not None:
+                    self.on_done(result)
+            return results
 
-        runs = await asyncio.gather(*(one(i) for i in sim.invoices))
-        return SimulationRun(sim.name, list(runs), wall.perf_counter() - started, self.offset)
+        groups = await asyncio.gather(*(one(g) for g in self._groups(sim.invoices)))
+        runs = [run for group in groups for run in group]
+        return SimulationRun(sim.name, runs, wall.perf_counter() - started, self.offset)
+
+    def _groups(self, invoices: list[Invoice]) -> list[list[Invoice]]:
+        """One invoice each; with the contact gate, each customer's invoices together."""
+        if not self.contact_gate:
+            return [[invoice] for invoice in invoices]
+        by_customer: dict[tuple[str, str], list[Invoice]] = defaultdict(list)
+        for invoice in invoices:
+            by_customer[(invoice.tenant, invoice.customer.customer_id)].append(invoice)
+        return list(by_customer.values())
 
     def horizon(self, invoice: Invoice, until: datetime | None) -> datetime:
         if until is not None:
@@ -115,39 +142,78 @@ class Simulator:
         return invoice.overdue_from() + timedelta(days=last_day + 1)
 
     async def _drive(
-        self, invoice: Invoice, events: list[ScheduledEvent], until: datetime | None
-    ) -> InvoiceRun:
-        input = CollectionInput(
+        self, invoices: list[Invoice], events: list[ScheduledEvent], until: datetime | None
+    ) -> list[InvoiceRun]:
+        """Drive a group of invoices (one, or one customer's in lockstep) through their events.
+
+        In lockstep every invoice of the group is moved to each point in turn: the instant of
+        every event and, with the contact gate, just after each planned contact and its gather
+        window, so that invoices due together book the same slot before any of them sends it.
+        """
+        tracks = [_Track(invoice, self._input(invoice)) for invoice in invoices]
+        runs: list[InvoiceRun] = []
+        for track in tracks:
+            try:
+                handle = await self._start(track.input)
+            except WorkflowAlreadyStartedError:
+                # Collected by an earlier run over the same file: nothing starts twice.
+                handle = self.client.get_workflow_handle_for(
+                    InvoiceCollectionWorkflow.run, track.invoice.workflow_id
+                )
+                runs.append(await self._outcome(track.invoice, handle, [], already_done=True))
+                continue
+            track.handle = handle
+            track.run_ids.append(handle.result_run_id or "")
+        live = [t for t in tracks if t.handle is not None]
+        for point in self._points(invoices, events, until):
+            for track in live:
+                assert track.handle is not None
+                if track.closed or not await self._advance(track.handle, point):
+                    track.closed = True
+                    continue
+                for event in events:
+                    if event.at == point and event.invoice_id == track.invoice.invoice_id:
+                        await self._apply(track, event)
+        for track in live:
+            assert track.handle is not None
+            await self._advance(track.handle, self.horizon(track.invoice, until))
+            result = await self._outcome(track.invoice, track.handle, track.extra)
+            result.run_ids = track.run_ids
+            runs.append(result)
+        return runs
+
+    def _input(self, invoice: Invoice) -> CollectionInput:
+        return CollectionInput(
             compliance=profile_for(invoice.customer.country) if self.lawful_contact else None,
+            contact_gate=self.contact_gate,
             invoice=invoice,
             policy=self.policy,
             clock_offset=self.offset,
             task_queue=self.task_queue,
         )
-        extra: list[TimelineEntry] = []
-        try:
-            handle = await self._start(input)
-        except WorkflowAlreadyStartedError:
-            # Collected by an earlier run over the same file: nothing starts twice.
-            handle = self.client.get_workflow_handle_for(
-                InvoiceCollectionWorkflow.run, invoice.workflow_id
-            )
-            return await self._outcome(invoice, handle, [], already_done=True)
-        run_ids = [handle.result_run_id or ""]
-        for event in events:
-            if not await self._advance(handle, event.at):
-                continue
-            if event.kind is EventKind.RESUBMIT:
-                again = await self._start(input)
-                run_ids.append(again.result_run_id or "")
-                continue
-            rejection = await self._deliver(handle, event)
-            if rejection is not None:
-                extra.append(rejection)
-        await self._advance(handle, self.horizon(invoice, until))
-        result = await self._outcome(invoice, handle, extra)
-        result.run_ids = run_ids
-        return result
+
+    def _points(
+        self, invoices: list[Invoice], events: list[ScheduledEvent], until: datetime | None
+    ) -> list[datetime]:
+        points = {event.at for event in events}
+        if self.contact_gate and len(invoices) > 1:
+            for invoice in invoices:
+                horizon = self.horizon(invoice, until)
+                for step in plan(self.policy, invoice):
+                    for after in (timedelta(minutes=1), GATHER_WINDOW + timedelta(minutes=1)):
+                        if step.at + after <= horizon:
+                            points.add(step.at + after)
+        return sorted(points)
+
+    async def _apply(self, track: _Track, event: ScheduledEvent) -> None:
+        assert track.handle is not None
+        if event.kind is EventKind.RESUBMIT:
+            again = await self._start(track.input)
+            track.run_ids.append(again.result_run_id or "")
+            return
+        rejection = await self._deliver(track.handle, event)
+        if rejection is not None:
+            track.extra.append(rejection)
 
     async def _start(self, input: CollectionInput) -> WorkflowHandle[Any, Any]:
         return await self.client.start_workflow(

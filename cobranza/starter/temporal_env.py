@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,11 @@ async def start_server(
         ui=ui,
         ui_port=ui_port,
     )
+    with _server_output_on_stderr():
+        return await _start(common, time_skipping)
+
+
+async def _start(common: dict[str, Any], time_skipping: bool) -> WorkflowEnvironment:
     if time_skipping:
         return await WorkflowEnvironment.start_time_skipping_v2(
             ts_config=TimeSkippingConfig(enabled=False),
@@ -70,6 +78,19 @@ async def start_server(
             **common,
         )
     return await WorkflowEnvironment.start_local(**common)
+
+
+@contextmanager
+def _server_output_on_stderr() -> Iterator[None]:
+    """The dev server inherits our stdout and prints a banner there; JSON output must stay clean."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 async def connect(address: str = "127.0.0.1:7233") -> Client:

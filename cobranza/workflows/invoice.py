@@ -11,16 +11,11 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from cobranza.activities import names
-    from cobranza.domain.compliance import Decision, PastContact, first_allowed_instant
-    from cobranza.domain.compliance_profile import ContactChannel
     from cobranza.domain.effects import (
         CrmTaskReceipt,
         CrmTaskRequest,
         ErpPosting,
         ErpReceipt,
-        LineItem,
-        MessageReceipt,
-        MessageRequest,
         PaymentLink,
         PaymentLinkRequest,
         Recording,
@@ -40,10 +35,11 @@ with workflow.unsafe.imports_passed_through():
         WriteOffRequest,
         local_instant,
     )
-    from cobranza.domain.lifecycle import Deferral, Lifecycle, PaymentOutcome
+    from cobranza.domain.lifecycle import Lifecycle, PaymentOutcome
     from cobranza.domain.policy import EscalationAction, PlannedStep, StepKind, plan
     from cobranza.domain.views import CollectionInput, CollectionResult, InvoiceView, NextAction
     from cobranza.workflows import search_attributes as sa
+    from cobranza.workflows.contact import ContactDesk
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(
@@ -70,6 +66,7 @@ class InvoiceCollectionWorkflow:
         self._woken = False
         self._tick: datetime | None = None
         self._published: tuple[str, int, int] | None = None
+        self._desk = ContactDesk(input, self._life, self._now, self._wait_until, self._rec)
         self._erp_queue: list[tuple[str, PaymentReceived]] = []
         self._crm_queue: list[CrmTaskRequest] = []
 
@@ -111,7 +108,8 @@ class InvoiceCollectionWorkflow:
         self._life.issue(self._now(), link.url)
         # The ERP issued the invoice; it hears from us about payments and closings only.
         if self._input.policy.issue_template:
-            await self._send(Channel.EMAIL, self._input.policy.issue_template, "issue")
+            # The invoice itself is not a collection contact: it goes out when issued.
+            await self._desk.send(Channel.EMAIL, self._input.policy.issue_template, "issue")
 
     async def _next_step(self) -> None:
         step = self._pending_step()
@@ -125,21 +123,19 @@ class InvoiceCollectionWorkflow:
             return
         if not await self._wait_until(at, f"until {step.label}"):
             return
-        if step.channel is not None and not await self._await_lawful(
-            step.channel, f"step-{step.index}"
-        ):
-            return
-        await self._perform(step)
-        self._life.state.next_step += 1
+        if await self._perform(step):
+            self._life.state.next_step += 1
 
-    async def _perform(self, step: PlannedStep) -> None:
+    async def _perform(self, step: PlannedStep) -> bool:
+        """Carry out a step; False when a change woke us before its message went out."""
+        key = f"step-{step.index}"
         if step.kind is StepKind.REMINDER:
             assert step.channel is not None and step.template is not None
-            await self._send(step.channel, step.template, f"step-{step.index}")
-            return
+            return await self._desk.deliver(step.channel, step.template, key)
         assert step.action is not None
         now = self._now()
-        self._life.escalate(step.level, now, step.action.value)
+        if self._life.state.dunning_level < step.level:
+            self._life.escalate(step.level, now, step.action.value)
         if step.action is EscalationAction.COLLECTOR_TASK:
             await self._open_task(
                 "collector_call",
@@ -149,7 +145,7 @@ class InvoiceCollectionWorkflow:
             )
         elif step.action is EscalationAction.FINAL_NOTICE:
             assert step.template is not None
-            await self._send(step.channel or Channel.EMAIL, step.template, f"step-{step.index}")
+            return await self._desk.deliver(step.channel or Channel.EMAIL, step.template, key)
         elif step.action is EscalationAction.WRITE_OFF:
             self._life.write_off(
                 now, f"policy {self._input.policy.ref}: level {step.level} writes off"
@@ -158,6 +154,7 @@ class InvoiceCollectionWorkflow:
             self._life.write_off(
                 now, f"policy {self._input.policy.ref}: handed off", InvoiceStatus.HANDED_OFF
             )
+        return True
 
     async def _hold(self) -> None:
         """Paused, promised or disputed: no reminders, charges or escalation until released."""
@@ -185,12 +182,12 @@ class InvoiceCollectionWorkflow:
             if reminder_at > self._now():
                 await self._wait_until(reminder_at, "until the day before the promise date")
                 return
-            if not await self._await_lawful(Channel.EMAIL, key):
+            if self._now() < deadline and not await self._desk.deliver(
+                Channel.EMAIL, self._input.policy.promise_to_pay.template, key
+            ):
                 return
             assert life.state.promise is not None
             life.state.promise.reminded = True
-            if self._now() < deadline:
-                await self._send(Channel.EMAIL, self._input.policy.promise_to_pay.template, key)
             return
         if await self._wait_until(deadline, "until the promise date has passed"):
             life.break_promise(self._now())
@@ -210,84 +207,6 @@ class InvoiceCollectionWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
 
     # ---- effects -------------------------------------------------------------------------
-
-    async def _send(self, channel: Channel, template: str, step_key: str) -> None:
-        life, inv = self._life, self._input.invoice
-        now = self._now()
-        dedupe = f"{inv.workflow_id}:{step_key}"
-        deferral = life.state.deferrals.pop(step_key, None)
-        life.add(
-            TimelineKind.MESSAGE,
-            now,
-            channel=channel.value,
-            template=template,
-            dedupe_key=dedupe,
-            outstanding=str(life.outstanding.to_decimal()),
-            **(deferral.model_dump(mode="json") if deferral else {}),
-        )
-        life.state.reminders_sent += 1
-        life.state.contacts.append(PastContact(at=now, channel=ContactChannel(channel.value)))
-        item = LineItem(
-            invoice_id=inv.invoice_id,
-            amount=inv.amount,
-            outstanding=life.outstanding,
-            paid=life.money(life.state.paid_minor),
-            due_on=inv.due_on,
-            days_overdue=inv.days_overdue_at(now),
-            payment_link=life.state.payment_link,
-        )
-        req = MessageRequest(
-            dedupe_key=dedupe,
-            customer=inv.customer,
-            channel=channel,
-            template=template,
-            items=[item],
-            step=template,
-            scheduled_at=now,
-            recording=self._rec(),
-        )
-        await workflow.execute_activity(
-            names.SEND_MESSAGE,
-            req,
-            result_type=MessageReceipt,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
-            summary=f"{channel.value} '{template}': {life.outstanding} outstanding",
-        )
-        life.mark_recorded(req.recording)
-
-    def _lawful(self, channel: Channel, desired: datetime) -> Decision | None:
-        """The first instant the customer's law allows this contact, or None without a profile."""
-        profile = self._input.compliance
-        if profile is None:
-            return None
-        # The holidays package reads its translations through gettext, which the sandbox
-        # forbids; the calendar it computes is deterministic for a pinned package version.
-        with workflow.unsafe.sandbox_unrestricted():
-            return first_allowed_instant(
-                profile,
-                ContactChannel(channel.value),
-                desired,
-                self._input.invoice.customer.timezone,
-                self._life.state.contacts,
-            )
-
-    async def _await_lawful(self, channel: Channel, key: str) -> bool:
-        """Defer a due contact to its first lawful instant (never drop it); False if woken first."""
-        if not workflow.patched("contact-compliance"):
-            return True
-        decision = self._lawful(channel, self._now())
-        if decision is None or not decision.deferred:
-            return True
-        notes = self._life.state.deferrals
-        if key not in notes:
-            notes[key] = Deferral(
-                deferred_from=decision.desired.isoformat(),
-                rules=[r.id for r in decision.rules],
-                profile=decision.profile,
-            )
-        rules = ", ".join(notes[key].rules)
-        return await self._wait_until(decision.allowed_at, f"deferred by {rules}")
 
     async def _open_task(self, kind: str, title: str, body: str, key: str) -> None:
         inv = self._input.invoice
@@ -521,7 +440,7 @@ class InvoiceCollectionWorkflow:
             )
         shifted = f", moved {life.state.shift_days} days by holds" if life.state.shift_days else ""
         at = self._step_at(step)
-        decision = self._lawful(step.channel, at) if step.channel is not None else None
+        decision = self._desk.lawful(step.channel, at) if step.channel is not None else None
         if decision is not None and decision.deferred:
             rules = ", ".join(r.why for r in decision.rules)
             shifted += f"; deferred to the first lawful instant under {decision.profile}: {rules}"
