@@ -21,7 +21,7 @@ from cobranza.domain.effects import (
     PaymentLink,
     PaymentLinkRequest,
 )
-from cobranza.integrations.errors import PermanentIntegrationError
+from cobranza.integrations.errors import IntegrationError, PermanentIntegrationError
 from cobranza.integrations.messages import render_message
 from cobranza.integrations.protocols import Crm, Erp, Messenger, OutboundMessage, PaymentGateway
 from cobranza.store.store import Store
@@ -75,6 +75,19 @@ class CollectionActivities:
             )
         except PermanentIntegrationError as exc:
             raise _permanent(exc) from exc
+        earlier = await asyncio.to_thread(self.store.get_message, req.dedupe_key)
+        if earlier is not None and earlier.status == "sending":
+            # An earlier attempt claimed this message and died after handing it to the provider
+            # or just before: at most once, never a second contact the law may not allow. The
+            # row stays 'sending' as evidence of an unconfirmed delivery for ops to review.
+            return MessageReceipt(
+                dedupe_key=req.dedupe_key,
+                provider_message_id="unconfirmed",
+                address=earlier.address,
+                sent_at=req.scheduled_at,
+                content_sha256=earlier.content_sha256,
+                duplicate=True,
+            )
         row = await asyncio.to_thread(
             self.store.begin_message,
             dedupe_key=req.dedupe_key,
@@ -108,8 +121,12 @@ class CollectionActivities:
         )
         try:
             sent = await self.messenger.send(outbound)
-        except PermanentIntegrationError as exc:
-            raise _permanent(exc) from exc
+        except IntegrationError as exc:
+            # The provider refused it, so nothing went out: free the claim for the retry.
+            await asyncio.to_thread(self.store.release_message, req.dedupe_key)
+            if isinstance(exc, PermanentIntegrationError):
+                raise _permanent(exc) from exc
+            raise
         # The business clock, not the wall clock: in a replay of history they differ.
         sent_at = req.scheduled_at
         await asyncio.to_thread(

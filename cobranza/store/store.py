@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Engine, Table, func, update
+from sqlalchemy import Engine, Table, delete, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -129,6 +129,18 @@ class Store:
             row = self._message_in(conn, dedupe_key)
             self._apply(conn, recording)
             return row
+
+    def release_message(self, dedupe_key: str) -> bool:
+        """Drop a claim whose send failed before reaching the provider; True when one was dropped.
+
+        Only a message still 'sending' is released: a sent one is evidence and stays.
+        """
+        table = _table(MessageRow)
+        with self._writing() as conn:
+            result = conn.execute(
+                delete(table).where(table.c.dedupe_key == dedupe_key, table.c.status == "sending")
+            )
+            return bool(result.rowcount)
 
     def record_payment(
         self,

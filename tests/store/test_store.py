@@ -189,3 +189,15 @@ def test_sqlite_store_runs_in_wal_mode_with_a_busy_timeout(store: Store) -> None
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert int(conn.execute(text("PRAGMA busy_timeout")).scalar() or 0) > 0
+
+
+def test_release_message_drops_only_an_unsent_claim(store: Store) -> None:
+    fields = message_fields()
+    store.begin_message(**fields)
+    assert store.release_message(fields["dedupe_key"]) is True
+    assert store.get_message(fields["dedupe_key"]) is None
+    store.begin_message(**fields)
+    store.mark_message_sent(fields["dedupe_key"], "<id@x>", T0)
+    assert store.release_message(fields["dedupe_key"]) is False
+    row = store.get_message(fields["dedupe_key"])
+    assert row is not None and row.status == "sent"
