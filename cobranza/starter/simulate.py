@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -295,7 +300,12 @@ class Simulator:
             timeline = await handle.query(InvoiceCollectionWorkflow.timeline)
         else:
             # A closed lifecycle's result holds both; a query would replay its whole history.
-            result = await handle.result()
-            view, timeline = result.view, result.timeline
+            try:
+                result = await handle.result()
+                view, timeline = result.view, result.timeline
+            except WorkflowFailureError:
+                # A failed lifecycle has no result; its state is still there to query.
+                view = await handle.query(InvoiceCollectionWorkflow.status)
+                timeline = await handle.query(InvoiceCollectionWorkflow.timeline)
         merged = sorted([*timeline, *extra], key=lambda e: e.at)
         return InvoiceRun(invoice=invoice, view=view, timeline=merged, already_done=already_done)

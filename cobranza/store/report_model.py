@@ -62,7 +62,7 @@ class CountryFigures(BaseModel):
     messages_deferred: int = 0
     # Rule id (from the country's compliance profile) -> messages it moved later.
     deferred_by_rule: dict[str, int] = Field(default_factory=dict)
-    # Messages that listed several invoices of one customer; none until the contact gate.
+    # Invoices whose message went out inside another invoice's message (the contact gate).
     messages_consolidated: int = 0
 
 

@@ -175,9 +175,21 @@ def _with_contacts(
     sent: Counter[str] = Counter()
     deferred: Counter[str] = Counter()
     by_rule: dict[str, Counter[str]] = defaultdict(Counter)
-    for row in store.timeline(tenant=tenant):
-        country = country_of.get(row.workflow_id)
-        if row.kind != TimelineKind.MESSAGE.value or row.at > as_of or country is None:
+    rows = [
+        row
+        for row in store.timeline(tenant=tenant)
+        if row.kind == TimelineKind.MESSAGE.value
+        and row.at <= as_of
+        and row.workflow_id in country_of
+    ]
+    failed = {row.details.get("dedupe_key") for row in rows if row.details.get("event") == "failed"}
+    consolidated: Counter[str] = Counter()
+    for row in rows:
+        country = country_of[row.workflow_id]
+        if row.details.get("delivered_by"):
+            consolidated[country] += 1
+            continue
+        if row.details.get("event") == "failed" or row.details.get("dedupe_key") in failed:
             continue
         sent[country] += 1
         rules = row.details.get("rules") or []
@@ -190,6 +202,7 @@ def _with_contacts(
                 "messages_sent": sent[country],
                 "messages_deferred": deferred[country],
                 "deferred_by_rule": dict(sorted(by_rule[country].items())),
+                "messages_consolidated": consolidated[country],
             }
         )
         for country, fig in figures.items()

@@ -8,6 +8,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from cobranza.activities import names
@@ -38,12 +39,14 @@ class ContactDesk:
         now: Callable[[], datetime],
         wait_until: Callable[[datetime, str], Awaitable[bool]],
         recording: Callable[[], Recording],
+        unreachable: Callable[[str], None],
     ) -> None:
         self._input = input
         self._life = life
         self._now = now
         self._wait_until = wait_until
         self._recording = recording
+        self._unreachable = unreachable
 
     async def deliver(self, channel: Channel, template: str, key: str) -> bool:
         """Get a due message to the customer; False when a change woke us before it went out."""
@@ -134,14 +137,32 @@ class ContactDesk:
             scheduled_at=now,
             recording=self._recording(),
         )
-        await workflow.execute_activity(
-            names.SEND_MESSAGE,
-            req,
-            result_type=MessageReceipt,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
-            summary=f"{channel.value} '{template}': {life.outstanding} outstanding",
-        )
+        try:
+            await workflow.execute_activity(
+                names.SEND_MESSAGE,
+                req,
+                result_type=MessageReceipt,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY,
+                summary=f"{channel.value} '{template}': {life.outstanding} outstanding",
+            )
+        except ActivityError as exc:
+            # No address, an invalid one, a hard bounce: nothing went out. Say so, hand it to a
+            # person, and go on with the schedule rather than fail the whole lifecycle.
+            reason = str(exc.cause) if exc.cause is not None else str(exc)
+            life.state.reminders_sent -= 1
+            life.state.contacts.pop()
+            life.add(
+                TimelineKind.MESSAGE,
+                self._now(),
+                channel=channel.value,
+                template=template,
+                dedupe_key=dedupe,
+                event="failed",
+                reason=reason,
+            )
+            self._unreachable(reason)
+            return
         life.mark_recorded(req.recording)
 
     async def _through_gate(self, channel: Channel, template: str, key: str) -> bool:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from cobranza.activities import names
@@ -66,7 +67,9 @@ class InvoiceCollectionWorkflow:
         self._woken = False
         self._tick: datetime | None = None
         self._published: tuple[str, int, int] | None = None
-        self._desk = ContactDesk(input, self._life, self._now, self._wait_until, self._rec)
+        self._desk = ContactDesk(
+            input, self._life, self._now, self._wait_until, self._rec, self._unreachable
+        )
         self._erp_queue: list[tuple[str, PaymentReceived]] = []
         self._crm_queue: list[CrmTaskRequest] = []
 
@@ -208,6 +211,45 @@ class InvoiceCollectionWorkflow:
 
     # ---- effects -------------------------------------------------------------------------
 
+    async def _effect(
+        self, name: str, req: BaseModel, result: type[BaseModel], summary: str
+    ) -> bool:
+        """Run an effect; a permanent failure is recorded for people to act on, never fatal.
+
+        Transient faults are retried by Temporal without limit; what reaches here is a fault
+        that retrying cannot fix (a 4xx, a refused record), and the lifecycle must go on.
+        """
+        try:
+            await workflow.execute_activity(
+                name,
+                req,
+                result_type=result,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY,
+                summary=summary,
+            )
+        except ActivityError as exc:
+            reason = str(exc.cause) if exc.cause is not None else str(exc)
+            self._life.add(
+                TimelineKind.STATE_CHANGE,
+                self._now(),
+                event="effect_failed",
+                effect=name,
+                reason=reason,
+            )
+            return False
+        return True
+
+    def _unreachable(self, reason: str) -> None:
+        """A message could not go out on any channel: a person must find another way."""
+        self._crm_queue.append(
+            self._task(
+                "collector_call",
+                f"No reachable channel for {self._input.invoice.invoice_id}",
+                reason,
+            )
+        )
+
     async def _open_task(self, kind: str, title: str, body: str, key: str) -> None:
         inv = self._input.invoice
         req = CrmTaskRequest(
@@ -219,15 +261,8 @@ class InvoiceCollectionWorkflow:
             body=body,
             recording=self._rec(),
         )
-        await workflow.execute_activity(
-            names.OPEN_CRM_TASK,
-            req,
-            result_type=CrmTaskReceipt,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
-            summary=f"CRM task: {title}",
-        )
-        self._life.mark_recorded(req.recording)
+        if await self._effect(names.OPEN_CRM_TASK, req, CrmTaskReceipt, f"CRM task: {title}"):
+            self._life.mark_recorded(req.recording)
 
     async def _post_erp(
         self,
@@ -251,15 +286,8 @@ class InvoiceCollectionWorkflow:
             outstanding=life.outstanding,
             recording=self._rec(),
         )
-        await workflow.execute_activity(
-            names.POST_TO_ERP,
-            req,
-            result_type=ErpReceipt,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
-            summary=summary,
-        )
-        life.mark_recorded(req.recording)
+        if await self._effect(names.POST_TO_ERP, req, ErpReceipt, summary):
+            life.mark_recorded(req.recording)
 
     async def _flush_effects(self) -> None:
         """Perform what signal and update handlers asked for, in the order they asked."""
@@ -275,15 +303,10 @@ class InvoiceCollectionWorkflow:
                 )
             if self._crm_queue:
                 req = self._crm_queue.pop(0).model_copy(update={"recording": self._rec()})
-                await workflow.execute_activity(
-                    names.OPEN_CRM_TASK,
-                    req,
-                    result_type=CrmTaskReceipt,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=RETRY,
-                    summary=f"CRM task: {req.title}",
-                )
-                self._life.mark_recorded(req.recording)
+                if await self._effect(
+                    names.OPEN_CRM_TASK, req, CrmTaskReceipt, f"CRM task: {req.title}"
+                ):
+                    self._life.mark_recorded(req.recording)
 
     # ---- time ----------------------------------------------------------------------------
 
@@ -355,6 +378,8 @@ class InvoiceCollectionWorkflow:
         ):
             await self._flush_effects()
             await workflow.wait_condition(workflow.all_handlers_finished)
+            if self._erp_queue or self._crm_queue:
+                return  # a handler queued an effect meanwhile: flush it first, try again later
             workflow.continue_as_new(self._input.model_copy(update={"state": self._life.state}))
 
     def _rec(self) -> Recording:
