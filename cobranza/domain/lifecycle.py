@@ -264,6 +264,11 @@ class Lifecycle:
             return f"invoice is {self.state.status.value}"
         if self.state.status is InvoiceStatus.DISPUTED:
             return "invoice is disputed; resolve the dispute instead"
+        if self.state.promise is not None:
+            return (
+                f"invoice has a promise to pay by {self.state.promise.promised_on}; "
+                "it already holds reminders until then"
+            )
         if req.until is not None:
             today = self.local_date(at)
             if req.until <= today:
@@ -274,8 +279,10 @@ class Lifecycle:
         return None
 
     def pause(self, req: PauseRequest, at: datetime) -> None:
-        self.state.paused_until = req.until
-        until = f" until {req.until}" if req.until else ""
+        """Hold dunning; with no resume date, the policy's longest pause sets one."""
+        latest = self.local_date(at) + timedelta(days=self.policy.pause.max_days)
+        self.state.paused_until = req.until or latest
+        until = f" until {self.state.paused_until}"
         self._enter_hold(InvoiceStatus.PAUSED, at, f"paused by {req.actor}{until}: {req.reason}")
 
     def why_not_resume(self) -> str | None:

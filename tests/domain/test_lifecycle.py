@@ -368,6 +368,22 @@ def test_pause_and_resume_move_the_remaining_steps_by_whole_local_days() -> None
     assert life.state.paused_until is None
 
 
+def test_an_open_ended_pause_ends_at_the_policys_longest_pause() -> None:
+    life = lifecycle(max_pause_days=10)
+    life.pause(PauseRequest(actor="a", reason="r"), at(TODAY))
+    assert life.state.paused_until == TODAY + timedelta(days=10)
+    assert life.pause_expired(at(TODAY + timedelta(days=10), 0)) is True
+
+
+def test_a_promised_invoice_cannot_be_paused() -> None:
+    life = lifecycle()
+    life.accept_promise(
+        PromiseRequest(actor="a", reason="r", promised_on=TODAY + timedelta(days=5)), at(TODAY)
+    )
+    why = life.why_not_pause(PauseRequest(actor="a", reason="r"), at(TODAY))
+    assert why is not None and "promise to pay by 2026-04-20" in why
+
+
 def test_closing_twice_is_refused() -> None:
     life = lifecycle()
     assert life.why_not_close() is None
