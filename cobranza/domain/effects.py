@@ -38,6 +38,8 @@ class InvoiceSnapshot(BaseModel):
     issued_on: date
     due_on: date
     closed_at: datetime | None = None
+    # Midnight after the due date where the customer lives; None for rows written before it.
+    overdue_from: datetime | None = None
     policy_ref: str
     reminders_sent: int = 0
     disputed: bool = False

@@ -142,6 +142,7 @@ class Lifecycle:
             issued_on=inv.issued_on,
             due_on=inv.due_on,
             closed_at=s.closed_at,
+            overdue_from=inv.overdue_from(),
             policy_ref=self.policy.ref,
             reminders_sent=s.reminders_sent,
             disputed=s.disputed,

@@ -74,11 +74,19 @@ def paid_on(snap: InvoiceSnapshot) -> date:
     return (snap.closed_at or snap.updated_at).date()
 
 
+def paid_in_time(snap: InvoiceSnapshot) -> bool:
+    """Paid before midnight after the due date in the customer's zone (L-04); by UTC date for
+    rows that do not carry that instant."""
+    if snap.overdue_from is not None:
+        return (snap.closed_at or snap.updated_at) < snap.overdue_from
+    return paid_on(snap) <= snap.due_on
+
+
 def classify(snap: InvoiceSnapshot) -> str:
     """The one Outcomes field an invoice counts in; disputes outrank partial payments."""
     match snap.status:
         case InvoiceStatus.PAID:
-            return "paid_on_time" if paid_on(snap) <= snap.due_on else "paid_after_reminders"
+            return "paid_on_time" if paid_in_time(snap) else "paid_after_reminders"
         case InvoiceStatus.WRITTEN_OFF:
             return "written_off"
         case InvoiceStatus.HANDED_OFF:

@@ -75,6 +75,7 @@ class InvoiceRow(SQLModel, table=True):
     issued_on: date
     due_on: date
     closed_at: datetime | None = _instant(nullable=True)
+    overdue_from: datetime | None = _instant(nullable=True)
     policy_ref: str
     reminders_sent: int = 0
     disputed: bool = False

@@ -29,6 +29,8 @@ from cobranza.starter.scenario import Expectation, load_expectations, load_scena
 from cobranza.starter.simulate import InvoiceRun, SimulationRun, Simulator
 from cobranza.starter.simulation_input import SimulationInput
 from cobranza.starter.stack import Stack, local_stack
+from cobranza.store.report_model import CollectionReport
+from cobranza.store.reports import build_report
 from cobranza.store.tables import MessageRow
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow
 
@@ -164,6 +166,13 @@ def local(day: str, hour: int, zone: ZoneInfo, minute: int = 0) -> datetime:
     )
 
 
+def report_of(stack: Stack, c: Case) -> CollectionReport:
+    runs = c.result.invoices
+    return build_report(
+        stack.store, as_of=max(r.view.as_of for r in runs), tenant=runs[0].invoice.tenant
+    )
+
+
 def assert_as_expected(c: Case) -> None:
     """The scenario file's own `expect:` block, checked against the store, not the workflow."""
     for invoice_id, expected in c.expected.items():
@@ -235,7 +244,7 @@ async def test_L02_zero_and_three_decimal_currencies(
     assert kwd.postings[0].outstanding == Money(minor=1_000_250, currency="KWD")
 
 
-async def test_L03_partial_payment(cases: dict[str, asyncio.Task[Case]]) -> None:
+async def test_L03_partial_payment(stack: Stack, cases: dict[str, asyncio.Task[Case]]) -> None:
     c = await case(cases, "L-03")
     assert_as_expected(c)
     inv = c["INV-3"]
@@ -253,6 +262,10 @@ async def test_L03_partial_payment(cases: dict[str, asyncio.Task[Case]]) -> None
     # Escalation carries on on the balance: collector task, then the final notice.
     assert [t.kind for t in inv.tasks] == ["collector_call"]
     assert inv.run.view.dunning_level == 2
+    report = report_of(stack, c)
+    assert report.outcomes.partially_paid == 1
+    assert report.amount_collected == {"MXN": "400.00"}
+    assert report.amount_outstanding == {"MXN": "600.00"}
 
 
 async def test_L04_due_date_in_customer_time_zone(
@@ -282,6 +295,8 @@ async def test_L04_due_date_in_customer_time_zone(
 
     text = unpaid.email_with("due_today").text or ""
     assert "10 de marzo de 2026" in text
+    # Paid at 19:00 Bogotá on the due date: on time in the report too, whatever UTC says.
+    assert report_of(stack, c).outcomes.paid_on_time == 1
 
 
 async def test_L05_payment_processing(cases: dict[str, asyncio.Task[Case]]) -> None:
