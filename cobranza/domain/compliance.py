@@ -343,10 +343,28 @@ def _record(applied: list[AppliedRule], move: _Move, at: datetime, zone: ZoneInf
 
 def holiday_name(profile: ComplianceProfile, day: date) -> str | None:
     """The public holiday on that day where the profile applies; None when not observed."""
-    if profile.holidays is None or not profile.holidays.observe:
+    rule = profile.holidays
+    if rule is None or not rule.observe:
         return None
+    if rule.pinned is not None and rule.pinned_years is not None:
+        first, last = rule.pinned_years
+        if first <= day.year <= last:
+            return rule.pinned.get(day)
     name: str | None = _calendar(profile.country, profile.subdivision).get(day)
     return name
+
+
+def pin_holidays(profile: ComplianceProfile, first_year: int, last_year: int) -> ComplianceProfile:
+    """The profile with its holiday calendar for those years frozen into it."""
+    rule = profile.holidays
+    if rule is None or not rule.observe:
+        return profile
+    calendar = holidays.country_holidays(
+        profile.country, subdiv=profile.subdivision, years=range(first_year, last_year + 1)
+    )
+    pinned = {day: str(name) for day, name in sorted(calendar.items())}
+    frozen = rule.model_copy(update={"pinned": pinned, "pinned_years": (first_year, last_year)})
+    return profile.model_copy(update={"holidays": frozen})
 
 
 @lru_cache(maxsize=64)

@@ -155,6 +155,10 @@ class HolidayRule(Rule):
     """Public holidays of the country (and subdivision) from the `holidays` package are barred."""
 
     observe: bool = True
+    # The calendar frozen when a lifecycle starts (see `pin_holidays`): a later release of the
+    # holidays package must not move a running lifecycle's contacts, or its replay.
+    pinned: dict[date, str] | None = None
+    pinned_years: tuple[int, int] | None = None
 
 
 class Period(StrEnum):

@@ -21,7 +21,9 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from cobranza.domain.compliance import pin_holidays
 from cobranza.domain.compliance_file import profile_for
+from cobranza.domain.compliance_profile import ComplianceProfile
 from cobranza.domain.contact_gate import GATHER_WINDOW
 from cobranza.domain.invoice import Invoice, PaymentReceived, TimelineEntry, TimelineKind
 from cobranza.domain.policy import Policy, plan
@@ -54,6 +56,12 @@ class InvoiceRun:
     timeline: list[TimelineEntry]
     run_ids: list[str] = field(default_factory=list)
     already_done: bool = False
+
+
+def lawful_contact_rules(invoice: Invoice) -> ComplianceProfile:
+    """The customer's country profile with its holidays frozen for the invoice's lifetime."""
+    profile = profile_for(invoice.customer.country)
+    return pin_holidays(profile, invoice.issued_on.year - 1, invoice.due_on.year + 2)
 
 
 @dataclass
@@ -189,7 +197,7 @@ class Simulator:
 
     def _input(self, invoice: Invoice) -> CollectionInput:
         return CollectionInput(
-            compliance=profile_for(invoice.customer.country) if self.lawful_contact else None,
+            compliance=lawful_contact_rules(invoice) if self.lawful_contact else None,
             contact_gate=self.contact_gate,
             invoice=invoice,
             policy=self.policy,
