@@ -31,6 +31,7 @@ from cobranza.domain.views import CollectionInput, InvoiceView
 from cobranza.starter.simulation_input import EventKind, ScheduledEvent, SimulationInput
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow, start_search_attributes
 
+OFFSET_MEMO = "clock_offset_seconds"
 UPDATES = {
     EventKind.PAUSE: InvoiceCollectionWorkflow.pause,
     EventKind.RESUME: InvoiceCollectionWorkflow.resume,
@@ -237,6 +238,7 @@ class Simulator:
             search_attributes=start_search_attributes(input),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            memo={OFFSET_MEMO: input.clock_offset.total_seconds()},
             static_summary=(
                 f"Invoice {input.invoice.invoice_id} of {input.invoice.customer.customer_id}: "
                 f"{input.invoice.amount} due {input.invoice.due_on}"
@@ -254,7 +256,10 @@ class Simulator:
             if ext.HasField("time_skipping_info")
             else datetime.now(UTC)
         )
-        step = target + self.offset - now
+        # A lifecycle started by an earlier, interrupted run keeps the offset it started with.
+        started_with = await desc.memo_value(OFFSET_MEMO, default=None)
+        offset = timedelta(seconds=started_with) if started_with is not None else self.offset
+        step = target + offset - now
         if step > timedelta(0):
             try:
                 await self.env.fast_forward(handle, step)
