@@ -22,6 +22,7 @@ from cobranza.integrations.messages import has_template
 from cobranza.starter.compliance_cli import compliance_app
 from cobranza.starter.dataset import load_ibm_csv
 from cobranza.starter.scenario import load_scenario
+from cobranza.starter.segment_cli import register as register_segment_commands
 from cobranza.starter.simulate import SimulationRun, Simulator
 from cobranza.starter.simulation_input import SimulationInput
 from cobranza.starter.stack import STATE_DIR, local_stack
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 policy_app = typer.Typer(no_args_is_help=True, help="Dunning policies.")
 app.add_typer(policy_app, name="policy")
+register_segment_commands(policy_app)
 app.add_typer(compliance_app, name="compliance")
 err = Console(stderr=True)
 out = Console()
@@ -83,9 +85,9 @@ def policy_check(file: Path) -> None:
     typer.echo("\n".join(explain(policy)))
 
 
-def _load(path: Path) -> tuple[SimulationInput, bool]:
+def _load(path: Path, country_map: Path | None = None) -> tuple[SimulationInput, bool]:
     if path.suffix.lower() == ".csv":
-        return load_ibm_csv(path), True
+        return load_ibm_csv(path, country_map), True
     return load_scenario(path), False
 
 
@@ -102,6 +104,10 @@ def simulate(
     temporal_db: Annotated[Path | None, typer.Option(help="dev server database file")] = STATE_DIR
     / "temporal.db",
     in_memory: Annotated[bool, typer.Option(help="keep Temporal's state in memory only")] = False,
+    country_map: Annotated[
+        Path | None,
+        typer.Option(help="countryCode map of a CSV (default: ibm_countries.yaml beside it)"),
+    ] = None,
     contact_gate: Annotated[
         bool, typer.Option(help="book every message at the customer's contact gate")
     ] = False,
@@ -114,7 +120,7 @@ def simulate(
         typer.echo(f"{file}: no such file", err=True)
         raise typer.Exit(2)
     try:
-        sim, is_dataset = _load(file)
+        sim, is_dataset = _load(file, country_map)
         policy = (
             read_policy(policy_file) if policy_file else (sim.policy or read_policy(DEFAULT_POLICY))
         )
