@@ -59,6 +59,7 @@ class Customer(BaseModel):
     timezone: str
     locale: str = "en_US"
     segment: str = "standard"
+    risk_score: int | None = None
 
     @field_validator("timezone")
     @classmethod
