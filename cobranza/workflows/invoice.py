@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from cobranza.activities import names
@@ -22,18 +21,11 @@ with workflow.unsafe.imports_passed_through():
         Recording,
     )
     from cobranza.domain.invoice import (
-        CancelRequest,
         Channel,
-        DisputeRequest,
-        DisputeResolution,
         InvoiceStatus,
-        PauseRequest,
         PaymentReceived,
-        PromiseRequest,
-        ResumeRequest,
         TimelineEntry,
         TimelineKind,
-        WriteOffRequest,
         local_instant,
     )
     from cobranza.domain.lifecycle import Lifecycle, PaymentOutcome
@@ -41,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from cobranza.domain.views import CollectionInput, CollectionResult, InvoiceView, NextAction
     from cobranza.workflows import search_attributes as sa
     from cobranza.workflows.contact import ContactDesk
+    from cobranza.workflows.support_actions import SupportActions
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(
@@ -56,7 +49,7 @@ HISTORY_BUDGET = 5_000
 
 
 @workflow.defn(name="InvoiceCollectionWorkflow")
-class InvoiceCollectionWorkflow:
+class InvoiceCollectionWorkflow(SupportActions):
     """Issue, remind, wait for payment or the next step, escalate, close."""
 
     @workflow.init
@@ -536,173 +529,6 @@ class InvoiceCollectionWorkflow:
             self._life.add(
                 TimelineKind.CHARGE_ATTEMPT, self._now(), attempt_id=attempt_id, result="failed"
             )
-
-    # ---- support actions: updates with validators, and the same as signals ---------------
-
-    def _reject(self, why: str | None) -> None:
-        if why:
-            raise ApplicationError(why, type="ActionRejected", non_retryable=True)
-
-    def _apply(self, action: str, why: str | None, actor: str, change: Callable[[], None]) -> bool:
-        """One place where every support action lands, from an update or from a signal."""
-        if why is not None:
-            self._life.add(
-                TimelineKind.STATE_CHANGE,
-                self._now(),
-                event="rejected",
-                action=action,
-                actor=actor,
-                reason=why,
-            )
-            return False
-        change()
-        self._wake()
-        return True
-
-    def _pause(self, req: PauseRequest) -> None:
-        self._life.pause(req, self._now())
-
-    def _resume(self, req: ResumeRequest) -> None:
-        self._life.resume(self._now(), f"resumed by {req.actor}: {req.reason}")
-
-    def _promise(self, req: PromiseRequest) -> None:
-        self._life.accept_promise(req, self._now())
-        self._crm_queue.append(
-            self._task("promise", f"Promise to pay by {req.promised_on}", req.reason)
-        )
-
-    def _dispute(self, req: DisputeRequest) -> None:
-        self._life.open_dispute(req.actor, req.reason, self._now())
-        self._crm_queue.append(
-            self._task("dispute", f"Dispute on {self._input.invoice.invoice_id}", req.reason)
-        )
-
-    def _resolve(self, req: DisputeResolution) -> None:
-        self._life.resolve_dispute(req, self._now())
-
-    def _cancel(self, req: CancelRequest) -> None:
-        self._life.close(
-            InvoiceStatus.CANCELLED, self._now(), f"cancelled by {req.actor}: {req.reason}"
-        )
-
-    def _write_off(self, req: WriteOffRequest) -> None:
-        self._life.write_off(self._now(), f"written off by {req.actor}: {req.reason}")
-
-    @workflow.update
-    def pause(self, req: PauseRequest) -> InvoiceView:
-        self._apply("pause", None, req.actor, lambda: self._pause(req))
-        return self._view()
-
-    @pause.validator
-    def _check_pause(self, req: PauseRequest) -> None:
-        self._reject(self._life.why_not_pause(req, self._now()))
-
-    @workflow.signal(name="pause_signal")
-    def pause_signal(self, req: PauseRequest) -> None:
-        self._apply(
-            "pause", self._life.why_not_pause(req, self._now()), req.actor, lambda: self._pause(req)
-        )
-
-    @workflow.update
-    def resume(self, req: ResumeRequest) -> InvoiceView:
-        self._apply("resume", None, req.actor, lambda: self._resume(req))
-        return self._view()
-
-    @resume.validator
-    def _check_resume(self, req: ResumeRequest) -> None:
-        self._reject(self._life.why_not_resume())
-
-    @workflow.signal(name="resume_signal")
-    def resume_signal(self, req: ResumeRequest) -> None:
-        self._apply("resume", self._life.why_not_resume(), req.actor, lambda: self._resume(req))
-
-    @workflow.update
-    def promise_to_pay(self, req: PromiseRequest) -> InvoiceView:
-        self._apply("promise_to_pay", None, req.actor, lambda: self._promise(req))
-        return self._view()
-
-    @promise_to_pay.validator
-    def _check_promise(self, req: PromiseRequest) -> None:
-        self._reject(self._life.why_not_promise(req, self._now()))
-
-    @workflow.signal(name="promise_to_pay_signal")
-    def promise_to_pay_signal(self, req: PromiseRequest) -> None:
-        why = self._life.why_not_promise(req, self._now())
-        self._apply("promise_to_pay", why, req.actor, lambda: self._promise(req))
-
-    @workflow.update
-    def open_dispute(self, req: DisputeRequest) -> InvoiceView:
-        self._apply("open_dispute", None, req.actor, lambda: self._dispute(req))
-        return self._view()
-
-    @open_dispute.validator
-    def _check_dispute(self, req: DisputeRequest) -> None:
-        self._reject(self._life.why_not_dispute())
-
-    @workflow.signal(name="open_dispute_signal")
-    def open_dispute_signal(self, req: DisputeRequest) -> None:
-        self._apply(
-            "open_dispute", self._life.why_not_dispute(), req.actor, lambda: self._dispute(req)
-        )
-
-    @workflow.update
-    def resolve_dispute(self, req: DisputeResolution) -> InvoiceView:
-        self._apply("resolve_dispute", None, req.actor, lambda: self._resolve(req))
-        return self._view()
-
-    @resolve_dispute.validator
-    def _check_resolve(self, req: DisputeResolution) -> None:
-        self._reject(self._life.why_not_resolve(req))
-
-    @workflow.signal(name="resolve_dispute_signal")
-    def resolve_dispute_signal(self, req: DisputeResolution) -> None:
-        self._apply(
-            "resolve_dispute",
-            self._life.why_not_resolve(req),
-            req.actor,
-            lambda: self._resolve(req),
-        )
-
-    @workflow.update
-    def cancel(self, req: CancelRequest) -> InvoiceView:
-        self._apply("cancel", None, req.actor, lambda: self._cancel(req))
-        return self._view()
-
-    @cancel.validator
-    def _check_cancel(self, req: CancelRequest) -> None:
-        self._reject(self._life.why_not_close())
-
-    @workflow.signal(name="cancel_signal")
-    def cancel_signal(self, req: CancelRequest) -> None:
-        self._apply("cancel", self._life.why_not_close(), req.actor, lambda: self._cancel(req))
-
-    @workflow.update
-    def write_off(self, req: WriteOffRequest) -> InvoiceView:
-        self._apply("write_off", None, req.actor, lambda: self._write_off(req))
-        return self._view()
-
-    @write_off.validator
-    def _check_write_off(self, req: WriteOffRequest) -> None:
-        self._reject(self._life.why_not_close())
-
-    @workflow.signal(name="write_off_signal")
-    def write_off_signal(self, req: WriteOffRequest) -> None:
-        self._apply(
-            "write_off", self._life.why_not_close(), req.actor, lambda: self._write_off(req)
-        )
-
-    def _task(self, kind: str, title: str, body: str) -> CrmTaskRequest:
-        inv = self._input.invoice
-        n = len(self._life.state.timeline)
-        return CrmTaskRequest(
-            idempotency_key=f"{inv.workflow_id}:{kind}-{n}",
-            customer=inv.customer,
-            invoice_id=inv.invoice_id,
-            kind=kind,
-            title=title,
-            body=body,
-            recording=self._rec(),
-        )
 
 
 def start_search_attributes(input: CollectionInput) -> TypedSearchAttributes:
