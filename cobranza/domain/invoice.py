@@ -59,6 +59,9 @@ class Customer(BaseModel):
     timezone: str
     locale: str = "en_US"
     segment: str = "standard"
+    # Addresses the customer asked not to be contacted at; an entry blocks that address only
+    # (see contact_points: `whatsapp:+52...` or `sms:+52...` narrows it to one channel).
+    opted_out: frozenset[str] = frozenset()
     risk_score: int | None = None
 
     @field_validator("timezone")
