@@ -7,7 +7,14 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cobranza.domain.invoice import Channel, Invoice, local_instant
 
@@ -23,6 +30,24 @@ class EscalationAction(StrEnum):
         return self in (EscalationAction.WRITE_OFF, EscalationAction.HANDOFF)
 
 
+def check_fallback(channel: Channel, fallback: tuple[Channel, ...]) -> tuple[Channel, ...]:
+    """Refuse a fallback list that repeats a channel or names the step's own channel."""
+    if channel in fallback:
+        raise ValueError(
+            f"fallback {[c.value for c in fallback]} repeats the step's channel "
+            f"{channel.value!r}: list only the channels to try after it"
+        )
+    repeated = sorted({c.value for c in fallback if fallback.count(c) > 1})
+    if repeated:
+        raise ValueError(f"fallback names {', '.join(repeated)} more than once")
+    return fallback
+
+
+def describe_fallback(fallback: tuple[Channel, ...]) -> str:
+    """`, else by sms, else by email`: what a step tries after its channel, or nothing."""
+    return "".join(f", else by {c.value}" for c in fallback)
+
+
 class Reminder(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -30,7 +55,19 @@ class Reminder(BaseModel):
         ge=-60, le=365, description="days relative to the due date; negative is before"
     )
     channel: Channel = Channel.EMAIL
+    fallback: tuple[Channel, ...] = Field(
+        default=(),
+        description="channels to try in order when `channel` has no reachable address",
+    )
     template: str = Field(min_length=1)
+
+    @field_validator("fallback")
+    @classmethod
+    def _fallback_coherent(
+        cls, value: tuple[Channel, ...], info: ValidationInfo
+    ) -> tuple[Channel, ...]:
+        channel = info.data.get("channel")
+        return value if channel is None else check_fallback(channel, value)
 
 
 class Escalation(BaseModel):
@@ -40,8 +77,26 @@ class Escalation(BaseModel):
     day: int = Field(ge=1, le=730, description="days after the due date")
     action: EscalationAction
     channel: Channel = Channel.EMAIL
+    fallback: tuple[Channel, ...] = Field(
+        default=(),
+        description="final_notice only: channels to try in order when `channel` cannot reach",
+    )
     template: str | None = None
     note: str = ""
+
+    @field_validator("fallback")
+    @classmethod
+    def _fallback_coherent(
+        cls, value: tuple[Channel, ...], info: ValidationInfo
+    ) -> tuple[Channel, ...]:
+        action = info.data.get("action")
+        if value and action is not None and action is not EscalationAction.FINAL_NOTICE:
+            raise ValueError(
+                f"fallback applies to messages only: a {action.value} escalation sends "
+                "nothing, so remove its fallback"
+            )
+        channel = info.data.get("channel")
+        return value if channel is None else check_fallback(channel, value)
 
     @model_validator(mode="after")
     def _notice_has_template(self) -> Escalation:
@@ -123,6 +178,7 @@ class PlannedStep(BaseModel):
     day: int
     at: datetime
     channel: Channel | None = None
+    fallback: tuple[Channel, ...] = ()
     template: str | None = None
     level: int = 0
     action: EscalationAction | None = None
@@ -162,6 +218,7 @@ def plan(policy: Policy, invoice: Invoice) -> list[PlannedStep]:
             day=r.day,
             at=at,
             channel=r.channel,
+            fallback=r.fallback,
             template=r.template,
         )
         steps.append((r.day, 0, step))
@@ -173,6 +230,7 @@ def plan(policy: Policy, invoice: Invoice) -> list[PlannedStep]:
             day=e.day,
             at=at,
             channel=e.channel if e.action is EscalationAction.FINAL_NOTICE else None,
+            fallback=e.fallback,
             template=e.template,
             level=e.level,
             action=e.action,
@@ -194,13 +252,15 @@ def explain(policy: Policy) -> list[str]:
     for r in policy.reminders:
         lines.append(
             f"- {describe_day(r.day).capitalize()}, at {send} customer's time: "
-            f"{r.channel} reminder (template '{r.template}'), if anything is still owed."
+            f"{r.channel} reminder (template '{r.template}'){describe_fallback(r.fallback)}, "
+            "if anything is still owed."
         )
     for e in policy.escalation:
         what = {
             EscalationAction.COLLECTOR_TASK: "open a CRM task for a collector",
             EscalationAction.FINAL_NOTICE: (
-                f"send a final notice by {e.channel} (template '{e.template}')"
+                f"send a final notice by {e.channel}{describe_fallback(e.fallback)} "
+                f"(template '{e.template}')"
             ),
             EscalationAction.WRITE_OFF: "write the remaining balance off and close the invoice",
             EscalationAction.HANDOFF: "hand the invoice to an external agency and close it here",
