@@ -34,16 +34,21 @@ FALLBACK_LANGUAGE = "en"
 # Names become file paths, so only lower-case words joined by underscores are accepted.
 _SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
-# Email needs all three parts; SMS and WhatsApp send the plain-text part alone.
+# Email needs all three parts; SMS and WhatsApp send one short text part of their own.
 CHANNEL_PARTS: dict[Channel, tuple[str, ...]] = {
     Channel.EMAIL: ("subject", "txt", "html"),
-    Channel.SMS: ("txt",),
-    Channel.WHATSAPP: ("txt",),
+    Channel.SMS: ("sms",),
+    Channel.WHATSAPP: ("sms",),
 }
+# Where a text message must say how to stop them (US Reg F 12 CFR 1006.6(e), CTIA "STOP").
+SMS_OPT_OUT_COUNTRIES = frozenset({"US"})
 
 
 class RenderedMessage(BaseModel):
-    """The three parts of a message and a digest that proves later what was sent."""
+    """The parts of a message and a digest that proves later what was sent.
+
+    For SMS and WhatsApp only `text` is filled; `subject` and `html` are empty.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -96,6 +101,7 @@ class MessageCatalog:
         customer: Customer,
         items: Sequence[LineItem],
         creditor: str = DEFAULT_CREDITOR,
+        channel: Channel = Channel.EMAIL,
     ) -> RenderedMessage:
         if not _SAFE_NAME.match(template):
             raise MessageTemplateError(
@@ -105,9 +111,16 @@ class MessageCatalog:
             raise MessageTemplateError(f"message {template!r} must list at least one invoice")
         language, format_locale = self._resolve(locale)
         context = _context(format_locale, customer, items, creditor)
-        subject = " ".join(self._render_part(language, template, "subject", context).split())
-        text = self._render_part(language, template, "txt", context).strip() + "\n"
-        html = self._render_part(language, template, "html", context).strip() + "\n"
+        if channel is Channel.EMAIL:
+            subject = " ".join(self._render_part(language, template, "subject", context).split())
+            text = self._render_part(language, template, "txt", context).strip() + "\n"
+            html = self._render_part(language, template, "html", context).strip() + "\n"
+        else:
+            context["opt_out"] = (
+                channel is Channel.SMS and customer.country.upper() in SMS_OPT_OUT_COUNTRIES
+            )
+            subject, html = "", ""
+            text = " ".join(self._render_part(language, template, "sms", context).split())
         digest = hashlib.sha256("\x00".join((subject, text, html)).encode()).hexdigest()
         return RenderedMessage(
             template=template,
@@ -199,9 +212,13 @@ def render_message(
     customer: Customer,
     items: Sequence[LineItem],
     creditor: str = DEFAULT_CREDITOR,
+    channel: Channel = Channel.EMAIL,
 ) -> RenderedMessage:
-    """Render a shipped template in the customer's language (es_CO -> es; unknown -> en)."""
-    return default_catalog().render(template, locale, customer, items, creditor)
+    """Render a shipped template in the customer's language (es_CO -> es; unknown -> en).
+
+    Email gets subject, text and HTML; SMS and WhatsApp get the short `<name>.sms.j2` text.
+    """
+    return default_catalog().render(template, locale, customer, items, creditor, channel)
 
 
 def template_names() -> list[str]:
