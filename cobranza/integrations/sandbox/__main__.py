@@ -15,7 +15,7 @@ cli = typer.Typer(add_completion=False, help=__doc__)
 
 @cli.command()
 def run(
-    http_port: int = typer.Option(8700, help="HTTP port for gateway, CRM, ERP; 0 picks one"),
+    http_port: int = typer.Option(8700, help="HTTP port for gateway, CRM, ERP, SMS; 0 picks one"),
     smtp_port: int = typer.Option(2525, help="SMTP sink port; 0 picks one"),
     host: str = typer.Option("127.0.0.1", help="interface to listen on"),
     latency_ms: int = typer.Option(0, help="delay added to each call"),

@@ -1,4 +1,4 @@
-"""The HTTP side of the sandbox: gateway, CRM and ERP emulators plus read-outs of what they got."""
+"""The HTTP side of the sandbox: gateway, CRM, ERP and SMS emulators plus read-outs of them."""
 
 from __future__ import annotations
 
@@ -25,10 +25,11 @@ from cobranza.integrations.sandbox.state import (
     SandboxState,
     StoredResponse,
 )
+from cobranza.integrations.sandbox.twilio import build_router
 
 REPLAY_HEADER = "Idempotent-Replayed"
 # Only the emulated systems get latency and injected errors; read-outs and knobs stay reliable.
-FAULTY_PREFIXES = ("/gateway/", "/crm/", "/erp/")
+FAULTY_PREFIXES = ("/gateway/", "/crm/", "/erp/", "/2010-04-01/")
 
 
 class PaymentLinkBody(BaseModel):
@@ -80,6 +81,8 @@ def build_app(state: SandboxState) -> FastAPI:
     @app.exception_handler(IdempotencyConflictError)
     async def idempotency_conflict(request: Request, exc: IdempotencyConflictError) -> Response:
         return _error(409, "idempotency_error", "idempotency_key_reused", str(exc))
+
+    app.include_router(build_router(state))
 
     @app.get("/health")
     async def health() -> dict[str, str]:

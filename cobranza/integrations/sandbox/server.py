@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from types import TracebackType
 from typing import Self
 
@@ -13,11 +14,19 @@ from cobranza.integrations.sandbox.app import build_app
 from cobranza.integrations.sandbox.smtp_sink import SinkController, SinkHandler
 from cobranza.integrations.sandbox.state import (
     CrmTaskRecord,
+    DeliveryReport,
     ErpPostingRecord,
     PaymentLinkRecord,
     ReceivedEmail,
     SandboxKnobs,
     SandboxState,
+    TextMessageRecord,
+)
+from cobranza.integrations.sandbox.twilio import (
+    SANDBOX_ACCOUNT_SID,
+    SANDBOX_AUTH_TOKEN,
+    SANDBOX_SMS_FROM,
+    STATUS_CALLBACK_PATH,
 )
 
 START_TIMEOUT_S = 10.0
@@ -39,7 +48,7 @@ class _SignalledServer(uvicorn.Server):
 
 
 class Sandbox:
-    """Local gateway, CRM, ERP and SMTP sink for tests and demos; port 0 picks a free port.
+    """Local gateway, CRM, ERP, SMS/WhatsApp provider and SMTP sink; port 0 picks a free port.
 
     Use as `with Sandbox(seed=7) as sandbox: ...` or call `start()` and `stop()`.
     """
@@ -117,6 +126,38 @@ class Sandbox:
             raise RuntimeError("the sandbox is not running: call start() first")
         return int(self._smtp.port)
 
+    @property
+    def twilio_url(self) -> str:
+        """Base URL of the Twilio-compatible Messages API (same server as the other emulators)."""
+        return self.http_url
+
+    twilio_account_sid = SANDBOX_ACCOUNT_SID
+    twilio_auth_token = SANDBOX_AUTH_TOKEN
+    sms_from = SANDBOX_SMS_FROM
+
+    @property
+    def status_callback_url(self) -> str:
+        """Where the provider posts delivery statuses; the sandbox records them per message."""
+        return f"{self.http_url}{STATUS_CALLBACK_PATH}"
+
+    def text_messages(self) -> list[TextMessageRecord]:
+        """SMS and WhatsApp messages the provider emulator accepted, with their latest status."""
+        return self.state.list_text_messages()
+
+    def delivery_reports(self) -> list[DeliveryReport]:
+        """Status callbacks received at `status_callback_url`, in arrival order."""
+        return self.state.list_delivery_reports()
+
+    def settle_deliveries(self, timeout: float = 5.0) -> None:
+        """Wait until every accepted SMS or WhatsApp has posted all its status callbacks."""
+        deadline = time.monotonic() + timeout
+        while self.state.deliveries_running():
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{self.state.deliveries_running()} deliveries still running after {timeout}s"
+                )
+            time.sleep(0.01)
+
     def messages(self) -> list[ReceivedEmail]:
         return self.state.list_emails()
 
@@ -130,7 +171,11 @@ class Sandbox:
         return self.state.list_payment_links()
 
     def reset(self) -> None:
-        """Forget everything received, including idempotency keys; the knobs stay as they are."""
+        """Forget everything received, including idempotency keys; the knobs stay as they are.
+
+        Status callbacks still on their way are waited for first, so none lands after it.
+        """
+        self.settle_deliveries()
         self.state.reset()
 
     def _start_http(self) -> None:

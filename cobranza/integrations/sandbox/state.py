@@ -8,7 +8,7 @@ import random
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,6 +74,35 @@ class ReceivedEmail(BaseModel):
     resend: bool = False
 
 
+class TextMessageRecord(BaseModel):
+    """One SMS or WhatsApp message the provider emulator accepted, with its latest status."""
+
+    sid: str
+    account_sid: str
+    channel: Literal["sms", "whatsapp"]
+    to: str
+    from_: str
+    body: str
+    status_callback: str | None
+    idempotency_token: str | None
+    status: str = "queued"
+    error_code: int | None = None
+    created_at: datetime
+    callbacks: list[str] = Field(
+        default_factory=list, description="'<status> -> <HTTP answer or error>' per callback"
+    )
+
+
+class DeliveryReport(BaseModel):
+    """A delivery status callback as the receiver got it: provider message id and status."""
+
+    message_sid: str
+    status: str
+    error_code: int | None
+    to: str
+    received_at: datetime
+
+
 class IdempotencyConflictError(Exception):
     """Same key, different request body: the caller has a bug, so the sandbox refuses (409)."""
 
@@ -104,10 +133,18 @@ class SandboxState:
             self.tasks: list[CrmTaskRecord] = []
             self.postings: list[ErpPostingRecord] = []
             self.emails: list[ReceivedEmail] = []
+            self.text_messages: list[TextMessageRecord] = []
+            self.delivery_reports: list[DeliveryReport] = []
+            self._deliveries_running = 0
 
     def new_id(self, prefix: str) -> str:
         with self._lock:
             return f"{prefix}_{self._ids.getrandbits(64):016x}"
+
+    def new_sid(self, prefix: str) -> str:
+        """A Twilio-shaped id: two letters and 32 hex digits."""
+        with self._lock:
+            return f"{prefix}{self._ids.getrandbits(128):032x}"
 
     def inject_fault(self, rate: float) -> bool:
         if rate <= 0.0:
@@ -153,6 +190,48 @@ class SandboxState:
             recorded = email.model_copy(update={"resend": seen})
             self.emails.append(recorded)
             return recorded
+
+    def add_text_message(self, record: TextMessageRecord) -> None:
+        with self._lock:
+            self.text_messages.append(record)
+
+    def set_text_status(self, sid: str, status: str, error_code: int | None) -> None:
+        self._update_text(sid, lambda r: {"status": status, "error_code": error_code})
+
+    def note_callback(self, sid: str, outcome: str) -> None:
+        self._update_text(sid, lambda r: {"callbacks": [*r.callbacks, outcome]})
+
+    def _update_text(
+        self, sid: str, changes: Callable[[TextMessageRecord], dict[str, Any]]
+    ) -> None:
+        with self._lock:
+            for i, record in enumerate(self.text_messages):
+                if record.sid == sid:
+                    self.text_messages[i] = record.model_copy(update=changes(record))
+
+    def delivery_started(self) -> None:
+        with self._lock:
+            self._deliveries_running += 1
+
+    def delivery_finished(self) -> None:
+        with self._lock:
+            self._deliveries_running = max(0, self._deliveries_running - 1)
+
+    def deliveries_running(self) -> int:
+        with self._lock:
+            return self._deliveries_running
+
+    def add_delivery_report(self, report: DeliveryReport) -> None:
+        with self._lock:
+            self.delivery_reports.append(report)
+
+    def list_text_messages(self) -> list[TextMessageRecord]:
+        with self._lock:
+            return list(self.text_messages)
+
+    def list_delivery_reports(self) -> list[DeliveryReport]:
+        with self._lock:
+            return list(self.delivery_reports)
 
     def list_payment_links(self) -> list[PaymentLinkRecord]:
         with self._lock:
