@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -12,11 +13,22 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from cobranza.activities.collection import CollectionActivities
 from cobranza.activities.contact import ContactActivities
+from cobranza.domain.invoice import Channel
+from cobranza.integrations.channels import ChannelMessenger
 from cobranza.integrations.http_clients import HttpCrm, HttpErp, HttpGateway
+from cobranza.integrations.sandbox.twilio import (
+    SANDBOX_ACCOUNT_SID,
+    SANDBOX_AUTH_TOKEN,
+    SANDBOX_SMS_FROM,
+)
 from cobranza.integrations.smtp import SmtpMessenger
+from cobranza.integrations.twilio import TwilioMessenger
 from cobranza.store.store import Store
 from cobranza.workflows.contact_gate import ContactGateWorkflow
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow
+
+if TYPE_CHECKING:
+    from cobranza.integrations.sandbox.server import Sandbox
 
 TASK_QUEUE = "cobranza"
 SENDER = "Cobranza Demo <collections@creditor.example.com>"
@@ -24,12 +36,36 @@ SENDER = "Cobranza Demo <collections@creditor.example.com>"
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the outside systems listen: the sandbox locally, real providers in production."""
+    """Where the outside systems listen: the sandbox locally, real providers in production.
+
+    The SMS/WhatsApp fields default to the sandbox's provider on `http_url`; production sets
+    `twilio_url` (https://api.twilio.com), its own account, sender numbers and a callback URL.
+    """
 
     http_url: str
     smtp_host: str
     smtp_port: int
     sender: str = SENDER
+    twilio_url: str | None = None
+    twilio_account_sid: str = SANDBOX_ACCOUNT_SID
+    twilio_auth_token: str = SANDBOX_AUTH_TOKEN
+    sms_from: str = SANDBOX_SMS_FROM
+    whatsapp_from: str | None = None
+    status_callback_url: str | None = None
+
+    @classmethod
+    def for_sandbox(cls, sandbox: Sandbox) -> Endpoints:
+        """Every endpoint of a running sandbox, delivery status callbacks included."""
+        return cls(
+            http_url=sandbox.http_url,
+            smtp_host=sandbox.smtp_host,
+            smtp_port=sandbox.smtp_port,
+            twilio_url=sandbox.twilio_url,
+            twilio_account_sid=sandbox.twilio_account_sid,
+            twilio_auth_token=sandbox.twilio_auth_token,
+            sms_from=sandbox.sms_from,
+            status_callback_url=sandbox.status_callback_url,
+        )
 
 
 @asynccontextmanager
@@ -39,13 +75,29 @@ async def collection_activities(
     gateway = HttpGateway(endpoints.http_url)
     crm = HttpCrm(endpoints.http_url)
     erp = HttpErp(endpoints.http_url)
-    messenger = SmtpMessenger(endpoints.smtp_host, endpoints.smtp_port, endpoints.sender)
+    texts = TwilioMessenger(
+        endpoints.twilio_url or endpoints.http_url,
+        endpoints.twilio_account_sid,
+        endpoints.twilio_auth_token,
+        sms_from=endpoints.sms_from,
+        whatsapp_from=endpoints.whatsapp_from,
+        status_callback=endpoints.status_callback_url,
+    )
+    messenger = ChannelMessenger(
+        {
+            Channel.EMAIL: SmtpMessenger(
+                endpoints.smtp_host, endpoints.smtp_port, endpoints.sender
+            ),
+            Channel.SMS: texts,
+            Channel.WHATSAPP: texts,
+        }
+    )
     try:
         yield CollectionActivities(
             store=store, messenger=messenger, gateway=gateway, crm=crm, erp=erp
         )
     finally:
-        for client in (gateway, crm, erp):
+        for client in (gateway, crm, erp, texts):
             await client.aclose()
 
 
@@ -63,6 +115,10 @@ def workflow_runner() -> SandboxedWorkflowRunner:
         "annotated_types",
         "holidays",
         "dateutil",
+        # cobranza.domain.contact_points validates addresses with these (no I/O at run time).
+        "phonenumbers",
+        "email_validator",
+        "idna",
     )
     return SandboxedWorkflowRunner(restrictions=restrictions)
 

@@ -11,6 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from cobranza.activities import names
+from cobranza.domain.contact_points import UnreachableAddress, contact_address
 from cobranza.domain.effects import (
     CrmTaskReceipt,
     CrmTaskRequest,
@@ -26,10 +27,30 @@ from cobranza.integrations.messages import render_message
 from cobranza.integrations.protocols import Crm, Erp, Messenger, OutboundMessage, PaymentGateway
 from cobranza.store.store import Store
 
+NO_REACHABLE_ADDRESS = "NoReachableAddress"
+
 
 def _permanent(exc: PermanentIntegrationError) -> ApplicationError:
     """A fault that retrying cannot fix; the workflow decides what to do instead."""
     return ApplicationError(str(exc), type="PermanentIntegrationError", non_retryable=True)
+
+
+def _unreachable(exc: UnreachableAddress) -> ApplicationError:
+    """No valid address for the channel: the workflow falls back or reports no reachable channel.
+
+    The details carry the channel, the Customer field, its value and the reason, for the CRM task.
+    """
+    return ApplicationError(
+        str(exc),
+        {
+            "channel": exc.channel.value,
+            "field": exc.field,
+            "value": exc.value,
+            "reason": exc.reason,
+        },
+        type=NO_REACHABLE_ADDRESS,
+        non_retryable=True,
+    )
 
 
 @dataclass
@@ -62,16 +83,14 @@ class CollectionActivities:
     async def send_message(self, req: MessageRequest) -> MessageReceipt:
         """Send once per dedupe key: a retry after a crash finds the claim and does not resend."""
         customer = req.customer
-        address = customer.email if req.channel == "email" else customer.phone
-        if not address:
-            raise ApplicationError(
-                f"customer {customer.customer_id} has no {req.channel} address",
-                type="PermanentIntegrationError",
-                non_retryable=True,
-            )
+        try:
+            # Only a valid, normalised, consented address may reach a provider.
+            address = contact_address(customer, req.channel)
+        except UnreachableAddress as exc:
+            raise _unreachable(exc) from exc
         try:
             rendered = render_message(
-                req.template, customer.locale, customer, req.items, self.creditor
+                req.template, customer.locale, customer, req.items, self.creditor, req.channel
             )
         except PermanentIntegrationError as exc:
             raise _permanent(exc) from exc
@@ -117,7 +136,7 @@ class CollectionActivities:
             to=address,
             subject=rendered.subject,
             text=rendered.text,
-            html=rendered.html,
+            html=rendered.html or None,
         )
         try:
             sent = await self.messenger.send(outbound)

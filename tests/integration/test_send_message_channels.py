@@ -1,0 +1,150 @@
+"""send_message by SMS, WhatsApp and email as the worker wires it: only valid addresses leave."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from cobranza.activities.collection import CollectionActivities
+from cobranza.domain.effects import InvoiceSnapshot, LineItem, MessageRequest, Recording
+from cobranza.domain.invoice import Channel, Customer, InvoiceStatus
+from cobranza.domain.money import Money
+from cobranza.integrations.sandbox.server import Sandbox
+from cobranza.store.store import Store
+from cobranza.worker import Endpoints, collection_activities
+
+AT = datetime(2026, 4, 13, 16, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(seed=5) as running:
+        yield running
+        running.settle_deliveries()
+
+
+@pytest.fixture
+async def activities(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[CollectionActivities]:
+    store = Store.from_url(f"sqlite:///{tmp_path / 'store.db'}")
+    store.create_all()
+    async with collection_activities(store, Endpoints.for_sandbox(sandbox)) as built:
+        yield built
+
+
+def customer(**contact: str | frozenset[str] | None) -> Customer:
+    fields = {"phone": "55 1234 5678", "email": "c-1@customers.example.com", **contact}
+    return Customer(
+        customer_id="C-1",
+        country="MX",
+        timezone="America/Mexico_City",
+        locale="es_MX",
+        **fields,
+    )
+
+
+def request(
+    who: Customer, channel: Channel, key: str = "invoice-default-INV-1:step-2"
+) -> MessageRequest:
+    amount = Money.parse("1000.00", "MXN")
+    snapshot = InvoiceSnapshot(
+        workflow_id="invoice-default-INV-1",
+        tenant="default",
+        invoice_id="INV-1",
+        customer_id="C-1",
+        country="MX",
+        currency="MXN",
+        amount_minor=amount.minor,
+        paid_minor=0,
+        status=InvoiceStatus.OVERDUE,
+        dunning_level=0,
+        issued_on=date(2026, 3, 11),
+        due_on=date(2026, 4, 10),
+        policy_ref="standard@v1",
+        updated_at=AT,
+    )
+    item = LineItem(
+        invoice_id="INV-1",
+        amount=amount,
+        outstanding=amount,
+        paid=Money.zero("MXN"),
+        due_on=date(2026, 4, 10),
+        days_overdue=3,
+    )
+    return MessageRequest(
+        dedupe_key=key,
+        customer=who,
+        channel=channel,
+        template="overdue",
+        items=[item],
+        step="overdue",
+        scheduled_at=AT,
+        recording=Recording(snapshot=snapshot),
+    )
+
+
+@pytest.mark.parametrize("channel", [Channel.SMS, Channel.WHATSAPP])
+async def test_a_text_goes_to_the_normalised_number_once(
+    activities: CollectionActivities, sandbox: Sandbox, channel: Channel
+) -> None:
+    env = ActivityEnvironment()
+    receipt = await env.run(activities.send_message, request(customer(), channel))
+    again = await env.run(activities.send_message, request(customer(), channel))
+
+    assert receipt.address == "+525512345678"
+    assert again.duplicate and again.provider_message_id == receipt.provider_message_id
+    (sent,) = sandbox.text_messages()
+    assert sent.sid == receipt.provider_message_id and sent.channel == channel.value
+    assert sent.body == "cobranza demo creditor: Vencido: INV-1 $1,000.00."
+    assert sent.status_callback == sandbox.status_callback_url
+    row = activities.store.get_message(receipt.dedupe_key)
+    assert row is not None and (row.channel, row.address) == (channel.value, "+525512345678")
+    sandbox.settle_deliveries()
+    assert [r.status for r in sandbox.delivery_reports()] == ["sent", "delivered"]
+
+
+async def test_email_still_goes_by_smtp_through_the_router(
+    activities: CollectionActivities, sandbox: Sandbox
+) -> None:
+    receipt = await ActivityEnvironment().run(
+        activities.send_message, request(customer(), Channel.EMAIL)
+    )
+    (mail,) = sandbox.messages()
+    assert mail.to == "c-1@customers.example.com" == receipt.address
+    assert mail.html is not None and "INV-1" in (mail.text or "")
+    assert sandbox.text_messages() == []
+
+
+@pytest.mark.parametrize(
+    ("who", "channel", "field", "value"),
+    [
+        (customer(phone="55 1234"), Channel.SMS, "phone", "55 1234"),
+        (customer(phone="+52 55 1234 56789"), Channel.WHATSAPP, "phone", "+52 55 1234 56789"),
+        (customer(phone=None), Channel.SMS, "phone", None),
+        (customer(email="c-1 at customers"), Channel.EMAIL, "email", "c-1 at customers"),
+        (customer(opted_out=frozenset({"+525512345678"})), Channel.SMS, "phone", "55 1234 5678"),
+    ],
+)
+async def test_an_unusable_address_never_reaches_a_provider(
+    activities: CollectionActivities,
+    sandbox: Sandbox,
+    who: Customer,
+    channel: Channel,
+    field: str,
+    value: str | None,
+) -> None:
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(activities.send_message, request(who, channel))
+
+    error = caught.value
+    assert error.type == "NoReachableAddress" and error.non_retryable
+    assert f"cannot be reached by {channel.value}: {field}" in str(error)
+    (details,) = error.details
+    assert details["field"] == field and details["value"] == value
+    assert details["channel"] == channel.value
+    assert sandbox.text_messages() == [] and sandbox.messages() == []
+    assert activities.store.get_message(request(who, channel).dedupe_key) is None
