@@ -11,6 +11,7 @@ from cobranza.domain.effects import InvoiceSnapshot
 from cobranza.domain.invoice import Invoice, InvoiceStatus, TimelineEntry
 from cobranza.domain.lifecycle import CollectionState
 from cobranza.domain.policy import Policy
+from cobranza.domain.segmentation import PolicyChoice
 
 
 class CollectionInput(BaseModel):
@@ -18,6 +19,9 @@ class CollectionInput(BaseModel):
 
     invoice: Invoice
     policy: Policy
+    policy_choice: PolicyChoice | None = Field(
+        default=None, description="The segmentation rule that chose the policy, and why."
+    )
     clock_offset: timedelta = Field(
         default=timedelta(0),
         description=(
@@ -58,6 +62,7 @@ class InvoiceView(BaseModel):
     outstanding: str
     dunning_level: int
     policy: str
+    policy_reason: str | None = None
     next_action: NextAction
     payment_ids: list[str]
     promise_date: str | None = None

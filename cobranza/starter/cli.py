@@ -18,12 +18,14 @@ from cobranza.domain.errors import DomainError
 from cobranza.domain.invoice import Channel
 from cobranza.domain.policy import Policy, explain
 from cobranza.domain.policy_file import PolicyFileError, parse_policy
+from cobranza.domain.segmentation_file import SegmentsFileError
 from cobranza.integrations.messages import has_template
 from cobranza.starter.compliance_cli import compliance_app
 from cobranza.starter.dataset import load_ibm_csv
+from cobranza.starter.policy_catalog import SEGMENTS_FILE, segment_chooser
 from cobranza.starter.scenario import load_scenario
 from cobranza.starter.segment_cli import register as register_segment_commands
-from cobranza.starter.simulate import SimulationRun, Simulator
+from cobranza.starter.simulate import PolicyChooser, SimulationRun, Simulator
 from cobranza.starter.simulation_input import SimulationInput
 from cobranza.starter.stack import STATE_DIR, local_stack
 from cobranza.store.report_views import print_report, write_report_html, write_report_json
@@ -111,6 +113,9 @@ def simulate(
     contact_gate: Annotated[
         bool, typer.Option(help="book every message at the customer's contact gate")
     ] = False,
+    segments: Annotated[
+        Path, typer.Option(help="segmentation rules choosing each invoice's policy")
+    ] = SEGMENTS_FILE,
     database_url: Annotated[
         str | None, typer.Option(help="store URL (default: DATABASE_URL or SQLite)")
     ] = None,
@@ -124,7 +129,10 @@ def simulate(
         policy = (
             read_policy(policy_file) if policy_file else (sim.policy or read_policy(DEFAULT_POLICY))
         )
-    except (PolicyFileError, DomainError) as exc:
+        # A policy named on the command line or in the scenario applies to every invoice;
+        # otherwise each invoice gets the one its segmentation rule chooses.
+        chooser = None if policy_file or sim.policy else segment_chooser(segments)
+    except (PolicyFileError, SegmentsFileError, DomainError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     for problem in sim.errors:
@@ -148,6 +156,7 @@ def simulate(
             RunOptions(
                 concurrency, db, database_url, is_dataset, report_json, report_html, contact_gate
             ),
+            chooser,
         )
     )
     if not is_dataset:
@@ -167,7 +176,9 @@ class RunOptions:
     contact_gate: bool
 
 
-async def _simulate(sim: SimulationInput, policy: Policy, opts: RunOptions) -> SimulationRun:
+async def _simulate(
+    sim: SimulationInput, policy: Policy, opts: RunOptions, chooser: PolicyChooser | None = None
+) -> SimulationRun:
     is_dataset, report_json, report_html = opts.is_dataset, opts.report_json, opts.report_html
     async with local_stack(temporal_db=opts.temporal_db, database_url=opts.database_url) as stack:
         progress = Progress(
@@ -187,6 +198,7 @@ async def _simulate(sim: SimulationInput, policy: Policy, opts: RunOptions) -> S
                 concurrency=opts.concurrency,
                 on_done=lambda _: progress.advance(task),
                 contact_gate=opts.contact_gate,
+                chooser=chooser,
             )
             run = await simulator.run(sim)
         if is_dataset:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import time
 from pathlib import Path
 
 import yaml
 
-from cobranza.domain.invoice import Channel
+from cobranza.domain.invoice import Channel, Invoice, local_instant
 from cobranza.domain.policy import Policy
 from cobranza.domain.policy_file import PolicyFileError, parse_policy
-from cobranza.domain.segmentation import SegmentRules
+from cobranza.domain.segmentation import PolicyChoice, SegmentRules, choose_policy
 from cobranza.domain.segmentation_file import is_segments_document, parse_segments
 from cobranza.integrations.messages import has_template
 
@@ -91,3 +92,18 @@ def _is_segments(text: str) -> bool:
         return is_segments_document(yaml.safe_load(text))
     except yaml.YAMLError:
         return False
+
+
+def segment_chooser(
+    segments: Path = SEGMENTS_FILE, folder: Path | None = None
+) -> Callable[[Invoice], tuple[Policy, PolicyChoice]]:
+    """Each invoice's policy by the segmentation rules, decided as of its issue date."""
+    catalog = policy_catalog(folder or segments.parent)
+    rules = read_segments(segments, catalog)
+
+    def choose(invoice: Invoice) -> tuple[Policy, PolicyChoice]:
+        at = local_instant(invoice.issued_on, time(0, 0), invoice.customer.timezone)
+        choice = choose_policy(rules, invoice, at)
+        return catalog[choice.policy_id], choice
+
+    return choose

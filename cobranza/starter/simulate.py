@@ -27,6 +27,7 @@ from cobranza.domain.compliance_profile import ComplianceProfile
 from cobranza.domain.contact_gate import GATHER_WINDOW
 from cobranza.domain.invoice import Invoice, PaymentReceived, TimelineEntry, TimelineKind
 from cobranza.domain.policy import Policy, plan
+from cobranza.domain.segmentation import PolicyChoice
 from cobranza.domain.views import CollectionInput, InvoiceView
 from cobranza.starter.simulation_input import EventKind, ScheduledEvent, SimulationInput
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow, start_search_attributes
@@ -63,6 +64,10 @@ def lawful_contact_rules(invoice: Invoice) -> ComplianceProfile:
     """The customer's country profile with its holidays frozen for the invoice's lifetime."""
     profile = profile_for(invoice.customer.country)
     return pin_holidays(profile, invoice.issued_on.year - 1, invoice.due_on.year + 2)
+
+
+# Picks the dunning policy of one invoice, with the segmentation rule that chose it.
+PolicyChooser = Callable[[Invoice], tuple[Policy, PolicyChoice | None]]
 
 
 @dataclass
@@ -102,6 +107,7 @@ class Simulator:
         on_done: Callable[[InvoiceRun], None] | None = None,
         lawful_contact: bool = True,
         contact_gate: bool = False,
+        chooser: PolicyChooser | None = None,
     ) -> None:
         self.env = env
         self.client = env.client
@@ -111,6 +117,7 @@ class Simulator:
         self.on_done = on_done
         self.lawful_contact = lawful_contact
         self.contact_gate = contact_gate
+        self.chooser = chooser
         self.offset = timedelta(0)
 
     async def run(self, sim: SimulationInput) -> SimulationRun:
@@ -150,9 +157,8 @@ class Simulator:
     def horizon(self, invoice: Invoice, until: datetime | None) -> datetime:
         if until is not None:
             return until
-        last_day = max(
-            [0, *(r.day for r in self.policy.reminders), *(e.day for e in self.policy.escalation)]
-        )
+        policy = self._policy_of(invoice)[0]
+        last_day = max([0, *(r.day for r in policy.reminders), *(e.day for e in policy.escalation)])
         return invoice.overdue_from() + timedelta(days=last_day + 1)
 
     async def _drive(
@@ -196,12 +202,17 @@ class Simulator:
             runs.append(result)
         return runs
 
+    def _policy_of(self, invoice: Invoice) -> tuple[Policy, PolicyChoice | None]:
+        return self.chooser(invoice) if self.chooser is not None else (self.policy, None)
+
     def _input(self, invoice: Invoice) -> CollectionInput:
+        policy, choice = self._policy_of(invoice)
         return CollectionInput(
             compliance=lawful_contact_rules(invoice) if self.lawful_contact else None,
             contact_gate=self.contact_gate,
             invoice=invoice,
-            policy=self.policy,
+            policy=policy,
+            policy_choice=choice,
             clock_offset=self.offset,
             task_queue=self.task_queue,
         )
@@ -213,7 +224,7 @@ class Simulator:
         if self.contact_gate and len(invoices) > 1:
             for invoice in invoices:
                 horizon = self.horizon(invoice, until)
-                for step in plan(self.policy, invoice):
+                for step in plan(self._policy_of(invoice)[0], invoice):
                     for after in (timedelta(minutes=1), GATHER_WINDOW + timedelta(minutes=1)):
                         if step.at + after <= horizon:
                             points.add(step.at + after)
@@ -242,6 +253,10 @@ class Simulator:
             static_summary=(
                 f"Invoice {input.invoice.invoice_id} of {input.invoice.customer.customer_id}: "
                 f"{input.invoice.amount} due {input.invoice.due_on}"
+            ),
+            static_details=(
+                f"Policy {input.policy.ref}: "
+                + (input.policy_choice.reason if input.policy_choice else "chosen by the caller")
             ),
         )
 

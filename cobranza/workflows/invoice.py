@@ -491,6 +491,7 @@ class InvoiceCollectionWorkflow(SupportActions):
             outstanding=str(life.outstanding.to_decimal()),
             dunning_level=s.dunning_level,
             policy=self._input.policy.ref,
+            policy_reason=self._input.policy_choice.reason if self._input.policy_choice else None,
             next_action=self._next_action(),
             payment_ids=list(s.payment_ids),
             promise_date=s.promise.promised_on.isoformat() if s.promise else None,
