@@ -1,0 +1,1 @@
+"""Tests of the pure domain: compliance calendars, policies, lifecycle and the contact gate."""

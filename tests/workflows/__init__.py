@@ -1,0 +1,1 @@
+"""End-to-end tests of the workflows on the dev server, sandbox and store."""
