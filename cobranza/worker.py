@@ -115,6 +115,10 @@ def workflow_runner() -> SandboxedWorkflowRunner:
         "annotated_types",
         "holidays",
         "dateutil",
+        "phonenumbers",
+        "email_validator",
+        "idna",
+        "dns",
         # cobranza.domain.contact_points validates addresses with these (no I/O at run time).
         "phonenumbers",
         "email_validator",

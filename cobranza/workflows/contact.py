@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from cobranza.domain.compliance import Decision, PastContact, first_allowed_instant
     from cobranza.domain.compliance_profile import ContactChannel
     from cobranza.domain.contact_gate import Claim, ContactRequest, Grant, Withdrawal
+    from cobranza.domain.contact_points import reachable_channels, unreachable_reason
     from cobranza.domain.effects import LineItem, MessageReceipt, MessageRequest, Recording
     from cobranza.domain.gate_calls import GateClaimCall, GateRequestCall, GateWithdrawCall
     from cobranza.domain.invoice import Channel, TimelineKind
@@ -48,14 +49,48 @@ class ContactDesk:
         self._recording = recording
         self._unreachable = unreachable
 
-    async def deliver(self, channel: Channel, template: str, key: str) -> bool:
-        """Get a due message to the customer; False when a change woke us before it went out."""
-        if self._input.contact_gate:
-            return await self._through_gate(channel, template, key)
-        if not await self.await_lawful(channel, key):
-            return False
-        await self.send(channel, template, key)
+    async def deliver(
+        self, channel: Channel, template: str, key: str, fallback: tuple[Channel, ...] = ()
+    ) -> bool:
+        """Get a due message to the customer; False when a change woke us before it went out.
+
+        Channels are tried in the step's order, skipping those with no valid, consented
+        address; when none can reach the customer a person gets a CRM task instead.
+        """
+        channels = [channel]
+        if workflow.patched("channel-fallback"):
+            channels = reachable_channels(self._input.invoice.customer, channel, fallback)
+            if not channels:
+                self._no_channel(channel, template, key, fallback)
+                return True
+        for i, current in enumerate(channels):
+            if self._input.contact_gate:
+                return await self._through_gate(current, template, key)
+            if not await self.await_lawful(current, key):
+                return False
+            if await self.send(current, template, key, last_resort=i == len(channels) - 1):
+                return True
         return True
+
+    def _no_channel(
+        self, channel: Channel, template: str, key: str, fallback: tuple[Channel, ...]
+    ) -> None:
+        customer = self._input.invoice.customer
+        reasons = [
+            f"{c.value}: {unreachable_reason(customer, c)}"
+            for c in dict.fromkeys((channel, *fallback))
+        ]
+        reason = "no reachable channel (" + "; ".join(reasons) + ")"
+        self._life.add(
+            TimelineKind.MESSAGE,
+            self._now(),
+            channel=channel.value,
+            template=template,
+            step_key=key,
+            event="unreachable",
+            reason=reason,
+        )
+        self._unreachable(reason)
 
     def lawful(self, channel: Channel, desired: datetime) -> Decision | None:
         """The first instant the customer's law allows this contact, or None without a profile."""
@@ -109,8 +144,11 @@ class ContactDesk:
         key: str,
         items: list[LineItem] | None = None,
         dedupe: str | None = None,
+        last_resort: bool = True,
         **details: Any,
-    ) -> None:
+    ) -> bool:
+        """Send now; False when it could not go out (recorded; a person is told if no other
+        channel is left to try)."""
         life, inv = self._life, self._input.invoice
         now = self._now()
         dedupe = dedupe or f"{inv.workflow_id}:{key}"
@@ -161,9 +199,11 @@ class ContactDesk:
                 event="failed",
                 reason=reason,
             )
-            self._unreachable(reason)
-            return
+            if last_resort:
+                self._unreachable(reason)
+            return False
         life.mark_recorded(req.recording)
+        return True
 
     async def _through_gate(self, channel: Channel, template: str, key: str) -> bool:
         """Book a slot, wait for it, claim it: the first claimer sends one message for all."""
@@ -192,7 +232,9 @@ class ContactDesk:
             summary=f"Claim contact slot {grant.slot_id}",
         )
         del life.state.grants[key]
-        slot = {"slot": grant.slot_id, **({"rules": grant.rules} if grant.rules else {})}
+        slot: dict[str, Any] = {"slot": grant.slot_id}
+        if grant.rules:
+            slot["rules"] = grant.rules
         if claim.send:
             gate_key = f"customer-{inv.tenant}-{inv.customer.customer_id}:{grant.slot_id}"
             invoices = [i.invoice_id for i in claim.items]

@@ -127,7 +127,7 @@ class InvoiceCollectionWorkflow(SupportActions):
         key = f"step-{step.index}"
         if step.kind is StepKind.REMINDER:
             assert step.channel is not None and step.template is not None
-            return await self._desk.deliver(step.channel, step.template, key)
+            return await self._desk.deliver(step.channel, step.template, key, step.fallback)
         assert step.action is not None
         now = self._now()
         if self._life.state.dunning_level < step.level:
@@ -141,7 +141,8 @@ class InvoiceCollectionWorkflow(SupportActions):
             )
         elif step.action is EscalationAction.FINAL_NOTICE:
             assert step.template is not None
-            return await self._desk.deliver(step.channel or Channel.EMAIL, step.template, key)
+            channel = step.channel or Channel.EMAIL
+            return await self._desk.deliver(channel, step.template, key, step.fallback)
         elif step.action is EscalationAction.WRITE_OFF:
             self._life.write_off(
                 now, f"policy {self._input.policy.ref}: level {step.level} writes off"
