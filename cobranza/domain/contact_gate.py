@@ -98,11 +98,16 @@ class GateLedger(BaseModel):
     def request(self, req: ContactRequest) -> Grant:
         existing = self._slot_of(req.workflow_id, req.step_key)
         if existing is not None:
-            return self._grant(existing, req.workflow_id)
-        slot = self._joinable(req)
-        if slot is None:
-            slot = self._open(req)
-        slot.members.append(
+            slot, member = existing
+            if not member.withdrawn:
+                return self._grant(slot, req.workflow_id)
+            if slot.claimed_by is None:
+                # Back from a pause before the slot went out: back in the message.
+                member.withdrawn = False
+                member.item = req.item
+                return self._grant(slot, req.workflow_id)
+        target = self._joinable(req) or self._open(req)
+        target.members.append(
             Member(
                 workflow_id=req.workflow_id,
                 invoice_id=req.invoice_id,
@@ -112,7 +117,7 @@ class GateLedger(BaseModel):
             )
         )
         self._prune(req.desired_at)
-        return self._grant(slot, req.workflow_id)
+        return self._grant(target, req.workflow_id)
 
     def claim(self, slot_id: str, workflow_id: str) -> Claim:
         """Idempotent: the same claimer always gets the same answer, so a retry never resends."""
@@ -122,11 +127,13 @@ class GateLedger(BaseModel):
         sender = next((m for m in slot.members if m.workflow_id == slot.claimed_by), None)
         send = slot.claimed_by == workflow_id
         active = slot.active()
+        # The message speaks in the voice of its most overdue invoice, whoever claims first.
+        voice = max(active, key=lambda m: m.item.days_overdue, default=sender)
         return Claim(
             slot_id=slot_id,
             send=send,
             sender_invoice=sender.invoice_id if sender else None,
-            template=sender.template if sender else "",
+            template=voice.template if voice else "",
             items=[m.item for m in active] if send else [],
         )
 
@@ -149,13 +156,19 @@ class GateLedger(BaseModel):
                 return slot
         raise KeyError(f"no contact slot {slot_id} for customer {self.customer.customer_id}")
 
-    def _slot_of(self, workflow_id: str, step_key: str) -> Slot | None:
+    def _slot_of(self, workflow_id: str, step_key: str) -> tuple[Slot, Member] | None:
+        """The slot this contact already asked for, unless it withdrew from one since sent."""
         for slot in self.slots:
-            if any(m.workflow_id == workflow_id and m.step_key == step_key for m in slot.members):
-                return slot
+            for member in slot.members:
+                if member.workflow_id == workflow_id and member.step_key == step_key:
+                    if member.withdrawn and slot.claimed_by is not None:
+                        continue
+                    return slot, member
         return None
 
     def _joinable(self, req: ContactRequest) -> Slot | None:
+        # Contacts due the same local day share a slot, even one the law moved to a later
+        # day: the moved slot is when that day's message can lawfully go out.
         zone = self.customer.zone
         day = req.desired_at.astimezone(zone).date()
         for slot in self.slots:
@@ -163,7 +176,7 @@ class GateLedger(BaseModel):
                 slot.claimed_by is None
                 and slot.channel == req.channel
                 and slot.active()
-                and slot.at.astimezone(zone).date() == day
+                and slot.desired_at.astimezone(zone).date() == day
                 and slot.at >= req.desired_at - GATHER_WINDOW
             ):
                 return slot

@@ -274,7 +274,8 @@ class Simulator:
         # A lifecycle started by an earlier, interrupted run keeps the offset it started with.
         started_with = await desc.memo_value(OFFSET_MEMO, default=None)
         offset = timedelta(seconds=started_with) if started_with is not None else self.offset
-        step = target + offset - now
+        # In UTC: adding a timedelta to a time in a zone with DST shifts it by the wall clock.
+        step = target.astimezone(UTC) + offset - now
         if step > timedelta(0):
             try:
                 await self.env.fast_forward(handle, step)

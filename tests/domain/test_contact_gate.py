@@ -237,15 +237,6 @@ def test_withdrawing_after_the_claim_changes_nothing() -> None:
     assert [m.withdrawn for m in gate.slots[0].members] == [False, False, False]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "GateLedger.request finds the earlier membership by (workflow_id, step_key) even when "
-        "it was withdrawn and returns that slot without re-activating the member: an invoice "
-        "that withdrew on a pause and asks again for the same step after resuming is left out "
-        "of the message (and sends it for the others alone if it claims first)"
-    ),
-)
 def test_an_invoice_that_withdrew_and_asks_again_is_back_in_the_message() -> None:
     gate = ledger()
     slot = gate.request(request("A")).slot_id
@@ -257,14 +248,6 @@ def test_an_invoice_that_withdrew_and_asks_again_is_back_in_the_message() -> Non
     assert [i.invoice_id for i in claim.items] == ["INV-A", "INV-B"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "GateLedger.claim takes the message's template from whichever member claims first, so "
-        "a consolidated message that lists an overdue invoice goes out as 'upcoming' (or not) "
-        "depending on which invoice workflow's timer fires first"
-    ),
-)
 def test_the_consolidated_template_does_not_depend_on_who_claims_first() -> None:
     templates = set()
     for claimer in ("A", "B"):
@@ -325,7 +308,6 @@ DEFERRED_SLOT_NOT_JOINED = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=DEFERRED_SLOT_NOT_JOINED)
 def test_twenty_invoices_on_three_channels_at_the_same_instant_get_one_slot_per_channel() -> None:
     gate = cl_ledger()
     for n in range(20):
@@ -339,7 +321,6 @@ def test_twenty_invoices_on_three_channels_at_the_same_instant_get_one_slot_per_
     ]
 
 
-@pytest.mark.xfail(strict=True, reason=DEFERRED_SLOT_NOT_JOINED)
 def test_five_invoices_due_on_a_sunday_share_mondays_slot() -> None:
     gate = cl_ledger()
     sunday = datetime(2026, 4, 12, 10, 0, tzinfo=SANTIAGO)
@@ -359,7 +340,6 @@ def test_a_ladder_of_steps_for_twenty_invoices_keeps_the_caps() -> None:
     assert sum(len(s.active()) for s in slots) == 100
 
 
-@pytest.mark.xfail(strict=True, reason=DEFERRED_SLOT_NOT_JOINED)
 def test_a_ladder_of_steps_for_twenty_invoices_sends_one_message_a_step() -> None:
     gate = cl_ledger()
     # Day -3 is Good Friday (3 April 2026): that step is deferred by the holiday.

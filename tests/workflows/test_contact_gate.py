@@ -253,7 +253,6 @@ SLOT_DEFERRED_NOT_JOINED = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=SLOT_DEFERRED_NOT_JOINED)
 async def test_twenty_invoices_every_message_lists_the_invoices_still_open(
     cases: dict[str, asyncio.Task[GateCase]],
 ) -> None:
@@ -267,7 +266,6 @@ async def test_twenty_invoices_every_message_lists_the_invoices_still_open(
         assert listed == expected, sent.text
 
 
-@pytest.mark.xfail(strict=True, reason=SLOT_DEFERRED_NOT_JOINED)
 async def test_twenty_invoices_are_all_reminded_and_overdue_by_the_horizon(
     cases: dict[str, asyncio.Task[GateCase]],
 ) -> None:

@@ -197,7 +197,7 @@ async def advance_to(
     info = await stack.env.get_time_skipping_info(handle)
     assert info is not None
     now = info.current_time.ToDatetime().replace(tzinfo=UTC)
-    step = at + offset - now
+    step = at.astimezone(UTC) + offset - now
     # The clock runs on at wall speed after a fast-forward, so it may be there already.
     if step > timedelta(0):
         await stack.env.fast_forward(handle, step)
