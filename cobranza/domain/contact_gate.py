@@ -134,7 +134,8 @@ class GateLedger(BaseModel):
             send=send,
             sender_invoice=sender.invoice_id if sender else None,
             template=voice.template if voice else "",
-            items=[m.item for m in active] if send else [],
+            # Sorted, so the message reads the same whichever invoice asked first.
+            items=sorted((m.item for m in active), key=lambda i: i.invoice_id) if send else [],
         )
 
     def withdraw(self, w: Withdrawal) -> None:

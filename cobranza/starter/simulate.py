@@ -186,24 +186,29 @@ class Simulator:
             track.run_ids.append(handle.result_run_id or "")
         live = [t for t in tracks if t.handle is not None]
         for point in self._points(invoices, events, until):
-            for track in live:
-                assert track.handle is not None
-                if track.closed or not await self._advance(track.handle, point):
-                    track.closed = True
-                    continue
-                for event in events:
-                    if event.at == point and event.invoice_id == track.invoice.invoice_id:
-                        await self._apply(track, event)
-        for track in live:
-            assert track.handle is not None
-            await self._advance(track.handle, self.horizon(track.invoice, until))
-            result = await self._outcome(track.invoice, track.handle, track.extra)
-            result.run_ids = track.run_ids
-            runs.append(result)
+            # The group moves together; each invoice on its own clock, all at once.
+            await asyncio.gather(*(self._to_point(t, point, events) for t in live))
+        runs.extend(await asyncio.gather(*(self._finish(t, until) for t in live)))
         return runs
+
+    async def _finish(self, track: _Track, until: datetime | None) -> InvoiceRun:
+        assert track.handle is not None
+        await self._advance(track.handle, self.horizon(track.invoice, until))
+        result = await self._outcome(track.invoice, track.handle, track.extra)
+        result.run_ids = track.run_ids
+        return result
 
     def _policy_of(self, invoice: Invoice) -> tuple[Policy, PolicyChoice | None]:
         return self.chooser(invoice) if self.chooser is not None else (self.policy, None)
+
+    async def _to_point(self, track: _Track, point: datetime, events: list[ScheduledEvent]) -> None:
+        assert track.handle is not None
+        if track.closed or not await self._advance(track.handle, point):
+            track.closed = True
+            return
+        for event in events:
+            if event.at == point and event.invoice_id == track.invoice.invoice_id:
+                await self._apply(track, event)
 
     def _input(self, invoice: Invoice) -> CollectionInput:
         policy, choice = self._policy_of(invoice)

@@ -240,7 +240,12 @@ async def test_twenty_invoices_same_instant_respect_caps(
     assert_within_chilean_caps(sent_times(reminders))
     # The slots the gate booked beyond the horizon hold the caps too, sent ones included.
     booked = [s.at for s in case.ledger.slots]
-    assert {s.row.scheduled_at for s in reminders} <= set(booked)
+    # Each message went out at its slot; under load a fired timer may be handled a few
+    # seconds after its instant, and the evidence records when it really went.
+    for sent in reminders:
+        assert any(
+            timedelta(0) <= sent.row.scheduled_at - at < timedelta(minutes=1) for at in booked
+        )
     assert_within_chilean_caps(booked)
 
 
