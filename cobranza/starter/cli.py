@@ -15,14 +15,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cobranza.domain.errors import DomainError
-from cobranza.domain.invoice import Channel
 from cobranza.domain.policy import Policy, explain
-from cobranza.domain.policy_file import PolicyFileError, parse_policy
+from cobranza.domain.policy_file import PolicyFileError
 from cobranza.domain.segmentation_file import SegmentsFileError
-from cobranza.integrations.messages import has_template
 from cobranza.starter.compliance_cli import compliance_app
 from cobranza.starter.dataset import load_ibm_csv
-from cobranza.starter.policy_catalog import SEGMENTS_FILE, segment_chooser
+from cobranza.starter.policy_catalog import SEGMENTS_FILE, read_policy_file, segment_chooser
 from cobranza.starter.scenario import load_scenario
 from cobranza.starter.segment_cli import register as register_segment_commands
 from cobranza.starter.simulate import PolicyChooser, SimulationRun, Simulator
@@ -45,31 +43,8 @@ DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "policies" / "standard
 
 
 def read_policy(path: Path) -> Policy:
-    """Parse a policy file and check that every template it names exists for its channel."""
-    policy = parse_policy(path.read_text(encoding="utf-8"), str(path))
-    missing = [
-        f"{path}: {where}: template {name!r} does not exist for {channel}"
-        for where, name, channel in _templates_of(policy)
-        if not has_template(name, channel)
-    ]
-    if missing:
-        raise PolicyFileError(str(path), missing)
-    return policy
-
-
-def _templates_of(policy: Policy) -> list[tuple[str, str, Channel]]:
-    found = [
-        (f"reminders.{i}.template", r.template, r.channel) for i, r in enumerate(policy.reminders)
-    ]
-    found += [
-        (f"escalation.{i}.template", e.template, e.channel)
-        for i, e in enumerate(policy.escalation)
-        if e.template
-    ]
-    if policy.issue_template:
-        found.append(("issue_template", policy.issue_template, Channel.EMAIL))
-    found.append(("promise_to_pay.template", policy.promise_to_pay.template, Channel.EMAIL))
-    return found
+    """Parse a policy file and check that every template it names exists for its channels."""
+    return read_policy_file(path)
 
 
 @policy_app.command("check")

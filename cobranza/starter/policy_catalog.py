@@ -73,13 +73,17 @@ def read_policy_file(path: Path, text: str | None = None) -> Policy:
 
 
 def _templates_of(policy: Policy) -> list[tuple[str, str, Channel]]:
+    # A step's template must exist for every channel it may fall back to, not only the first.
     found = [
-        (f"reminders.{i}.template", r.template, r.channel) for i, r in enumerate(policy.reminders)
+        (f"reminders.{i}.template", r.template, channel)
+        for i, r in enumerate(policy.reminders)
+        for channel in (r.channel, *r.fallback)
     ]
     found += [
-        (f"escalation.{i}.template", e.template, e.channel)
+        (f"escalation.{i}.template", e.template, channel)
         for i, e in enumerate(policy.escalation)
         if e.template
+        for channel in (e.channel, *e.fallback)
     ]
     if policy.issue_template:
         found.append(("issue_template", policy.issue_template, Channel.EMAIL))

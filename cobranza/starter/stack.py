@@ -46,7 +46,7 @@ async def local_stack(
     )
     try:
         with Sandbox(http_port, smtp_port, seed=7) as sandbox:
-            endpoints = Endpoints(sandbox.http_url, sandbox.smtp_host, sandbox.smtp_port)
+            endpoints = Endpoints.for_sandbox(sandbox)
             async with collection_activities(store, endpoints) as activities:
                 worker = build_worker(env.client, activities, task_queue)
                 async with worker:
