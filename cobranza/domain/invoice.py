@@ -147,6 +147,14 @@ class Actor(BaseModel):
     reason: str = Field(min_length=1)
 
 
+class PaymentFailed(BaseModel):
+    """The gateway says an attempt failed; it may arrive late, after a later success."""
+
+    attempt_id: str = Field(min_length=1)
+    failed_at: datetime
+    reason: str = ""
+
+
 class PaymentReceived(BaseModel):
     payment_id: str = Field(min_length=1)
     amount: Money

@@ -72,6 +72,7 @@ ACTOR = frozenset({"actor", "reason"})
 # Fields each kind accepts beyond at, invoice and kind; a misspelt field is an error, not a default.
 EVENT_FIELDS: dict[EventKind, frozenset[str]] = {
     EventKind.PAYMENT: frozenset({"amount", "currency", "payment_id", "method", "reference"}),
+    EventKind.PAYMENT_FAILED: frozenset({"attempt_id", "reason"}),
     EventKind.PAUSE: ACTOR | {"until"},
     EventKind.RESUME: ACTOR,
     EventKind.PROMISE: ACTOR | {"promised_on", "amount", "currency"},
@@ -301,6 +302,8 @@ def _payload(loc: Loc, kind: EventKind, fields: dict[str, Any], at: datetime, cu
             values[name] = _money(loc, fields, name, currency)
     if kind is EventKind.PAYMENT:
         values["received_at"] = at
+    if kind is EventKind.PAYMENT_FAILED:
+        values["failed_at"] = at
     return payload_type.model_validate(values)
 
 

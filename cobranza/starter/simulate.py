@@ -25,7 +25,13 @@ from cobranza.domain.compliance import pin_holidays
 from cobranza.domain.compliance_file import profile_for
 from cobranza.domain.compliance_profile import ComplianceProfile
 from cobranza.domain.contact_gate import GATHER_WINDOW
-from cobranza.domain.invoice import Invoice, PaymentReceived, TimelineEntry, TimelineKind
+from cobranza.domain.invoice import (
+    Invoice,
+    PaymentFailed,
+    PaymentReceived,
+    TimelineEntry,
+    TimelineKind,
+)
 from cobranza.domain.policy import Policy, plan
 from cobranza.domain.segmentation import PolicyChoice
 from cobranza.domain.views import CollectionInput, InvoiceView
@@ -294,7 +300,10 @@ class Simulator:
         self, handle: WorkflowHandle[Any, Any], event: ScheduledEvent
     ) -> TimelineEntry | None:
         try:
-            if event.kind is EventKind.PAYMENT:
+            if event.kind is EventKind.PAYMENT_FAILED:
+                assert isinstance(event.payload, PaymentFailed)
+                await handle.signal(InvoiceCollectionWorkflow.payment_failed, event.payload)
+            elif event.kind is EventKind.PAYMENT:
                 assert isinstance(event.payload, PaymentReceived)
                 await handle.signal(InvoiceCollectionWorkflow.payment_received, event.payload)
             else:

@@ -14,6 +14,7 @@ from cobranza.domain.invoice import (
     DisputeResolution,
     Invoice,
     PauseRequest,
+    PaymentFailed,
     PaymentReceived,
     PromiseRequest,
     ResumeRequest,
@@ -25,6 +26,8 @@ from cobranza.starter.input_errors import InputError
 
 class EventKind(StrEnum):
     PAYMENT = "payment"
+    # The gateway reports a failed attempt, possibly late and stale (L-07).
+    PAYMENT_FAILED = "payment_failed"
     PAUSE = "pause"
     RESUME = "resume"
     PROMISE = "promise"
@@ -38,6 +41,7 @@ class EventKind(StrEnum):
 
 EventPayload = (
     PaymentReceived
+    | PaymentFailed
     | PauseRequest
     | ResumeRequest
     | PromiseRequest
@@ -49,6 +53,7 @@ EventPayload = (
 
 PAYLOAD_TYPES: dict[EventKind, type[EventPayload] | None] = {
     EventKind.PAYMENT: PaymentReceived,
+    EventKind.PAYMENT_FAILED: PaymentFailed,
     EventKind.PAUSE: PauseRequest,
     EventKind.RESUME: ResumeRequest,
     EventKind.PROMISE: PromiseRequest,

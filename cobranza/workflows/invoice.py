@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from cobranza.domain.invoice import (
         Channel,
         InvoiceStatus,
+        PaymentFailed,
         PaymentReceived,
         TimelineEntry,
         TimelineKind,
@@ -525,11 +526,15 @@ class InvoiceCollectionWorkflow(SupportActions):
         self._wake()
 
     @workflow.signal
-    def payment_failed(self, attempt_id: str) -> None:
-        """A failure event for an earlier attempt; stale once the invoice is paid (L-07)."""
+    def payment_failed(self, failure: PaymentFailed) -> None:
+        """A failed attempt; stale once the invoice is paid, when it changes nothing (L-07)."""
         if not self._life.is_closed:
             self._life.add(
-                TimelineKind.CHARGE_ATTEMPT, self._now(), attempt_id=attempt_id, result="failed"
+                TimelineKind.CHARGE_ATTEMPT,
+                self._event_time(failure.failed_at),
+                attempt_id=failure.attempt_id,
+                result="failed",
+                reason=failure.reason,
             )
 
 

@@ -1,4 +1,4 @@
-"""Channel fallback and consent end to end: the real workflow, SMTP sink and SMS provider sandbox."""
+"""Channel fallback and consent end to end: real workflow, SMTP sink and SMS provider sandbox."""
 
 from __future__ import annotations
 

@@ -326,6 +326,9 @@ async def test_L07_duplicate_webhooks(cases: dict[str, asyncio.Task[Case]]) -> N
     assert len(inv.entries(TimelineKind.STATE_CHANGE, to="paid")) == 1
     assert inv.payments == 1
     assert [(p.kind, p.payment_id) for p in inv.postings] == [("payment", "evt-L07-succeeded")]
+    # The stale failure arrived after the success: no charge attempt recorded, still paid.
+    assert not inv.entries(TimelineKind.CHARGE_ATTEMPT)
+    assert inv.run.view.status is InvoiceStatus.PAID
 
 
 async def test_L08_promise_kept(cases: dict[str, asyncio.Task[Case]]) -> None:
