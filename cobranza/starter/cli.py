@@ -259,7 +259,9 @@ async def _up(load: Path | None, limit: int | None, port: int, ui_port: int) -> 
                         "events": [e for e in sim.events if e.invoice_id in kept],
                     }
                 )
-            simulator = Simulator(stack.env, stack.task_queue, read_policy(DEFAULT_POLICY))
+            simulator = Simulator(
+                stack.env, stack.task_queue, read_policy(DEFAULT_POLICY), chooser=segment_chooser()
+            )
             run = await simulator.run(sim)
             out.print(
                 f"{len(run.invoices)} invoices of {load} are in the server "
