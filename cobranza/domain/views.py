@@ -34,8 +34,10 @@ class CollectionInput(BaseModel):
         default=None,
         description="Contact rules of the customer's country, pinned when the lifecycle starts.",
     )
+    # On by default: every message of a lifecycle is booked at the customer's gate. The
+    # dataset replay turns it off for speed (ADR 3); `cobranza simulate --contact-gate` on.
     contact_gate: bool = Field(
-        default=False,
+        default=True,
         description="Book each message at the customer's contact gate (caps, consolidation).",
     )
     state: CollectionState | None = None
