@@ -19,19 +19,21 @@ from cobranza.starter.simulate import Simulator
 from cobranza.starter.stack import local_stack
 
 HERE = Path(__file__).resolve().parent
-SCENARIOS = ["L-03", "L-08", "L-09-against"]
+# Scenario, and whether its messages go through the customer's contact gate.
+SCENARIOS = [("L-03", False), ("L-08", False), ("L-09-against", False), ("C-consolidation", True)]
 # Part of each file name: histories recorded by older code stay and keep being replayed.
-TAG = "compliance"
+TAG = "gate"
 
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with local_stack(temporal_db=None, database_url=f"sqlite:///{tmp}/store.db") as stack:
-            for name in SCENARIOS:
+            for name, gated in SCENARIOS:
                 sim = load_scenario(HERE.parent / "scenarios" / f"{name}.yaml")
                 assert not sim.errors, sim.errors
                 policy = sim.policy or read_policy(DEFAULT_POLICY)
-                run = await Simulator(stack.env, stack.task_queue, policy).run(sim)
+                simulator = Simulator(stack.env, stack.task_queue, policy, contact_gate=gated)
+                run = await simulator.run(sim)
                 for inv_run in run.invoices:
                     handle = stack.env.client.get_workflow_handle(inv_run.invoice.workflow_id)
                     history = await handle.fetch_history()
