@@ -13,6 +13,7 @@ from pydantic_core import ErrorDetails
 from cobranza.domain.compliance import PastContact
 from cobranza.domain.compliance_profile import ComplianceProfile, Loc, ProfileContradictions
 from cobranza.domain.errors import DomainError
+from cobranza.domain.yaml_marks import YamlSyntaxError, compose, located
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "compliance"
 DEFAULT = "default"
@@ -103,11 +104,9 @@ def _shipped(name: str) -> ComplianceProfile:
 
 def _compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
     try:
-        return yaml.compose(text), yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise ComplianceFileError(source, [f"{where}: not valid YAML: {exc}"]) from exc
+        return compose(text, source)
+    except YamlSyntaxError as exc:
+        raise ComplianceFileError(source, [str(exc)]) from exc
 
 
 def _problems(exc: ValidationError, node: yaml.Node | None, source: str) -> list[str]:
@@ -119,9 +118,9 @@ def _problems(exc: ValidationError, node: yaml.Node | None, source: str) -> list
         loc = _without_tags(tuple(err["loc"]))
         cause = err.get("ctx", {}).get("error")
         if isinstance(cause, ProfileContradictions):
-            problems += [_line(source, node, (*loc, *where), msg) for where, msg in cause.found]
+            problems += [located(source, node, (*loc, *where), msg) for where, msg in cause.found]
         else:
-            problems.append(_line(source, node, loc, err["msg"].removeprefix("Value error, ")))
+            problems.append(located(source, node, loc, err["msg"].removeprefix("Value error, ")))
     return problems
 
 
@@ -140,29 +139,3 @@ def _without_tags(loc: Loc) -> Loc:
         for i, p in enumerate(loc)
         if not (i >= 2 and p in _CAP_KINDS and loc[i - 2] == "caps" and isinstance(loc[i - 1], int))
     )
-
-
-def _line(source: str, node: yaml.Node | None, loc: Loc, msg: str) -> str:
-    field = ".".join(str(p) for p in loc) or "(file)"
-    line = _line_of(node, loc)
-    return f"{source}:{line}: {field}: {msg}" if line else f"{source}: {field}: {msg}"
-
-
-def _line_of(node: yaml.Node | None, loc: Loc) -> int | None:
-    """Line (1-based) of the YAML node at a location, as deep as the location resolves."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            pair = next(((k, v) for k, v in node.value if k.value == part), None)
-            if pair is None:
-                break
-            # The key's line: a block list or mapping only starts on the line after it.
-            line, node = pair[0].start_mark.line + 1, pair[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                break
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line

@@ -20,6 +20,7 @@ from cobranza.domain.segmentation import (
     SegmentRule,
     SegmentRules,
 )
+from cobranza.domain.yaml_marks import YamlSyntaxError, compose, located
 
 
 class SegmentsFileError(DomainError):
@@ -36,11 +37,9 @@ def parse_segments(
 ) -> SegmentRules:
     """Rules from YAML text; every policy they name must be one of `policies`."""
     try:
-        node, data = yaml.compose(text), yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise SegmentsFileError(source, [f"{where}: not valid YAML: {exc}"]) from exc
+        node, data = compose(text, source)
+    except YamlSyntaxError as exc:
+        raise SegmentsFileError(source, [str(exc)]) from exc
     if not isinstance(data, dict):
         raise SegmentsFileError(
             source, [f"{source}:1: segmentation rules are a mapping with version, rules, default"]
@@ -62,9 +61,9 @@ def _problems(exc: ValidationError, node: yaml.Node | None, source: str) -> list
         loc = tuple(p for p in err["loc"] if p != "[key]")
         cause = err.get("ctx", {}).get("error")
         if isinstance(cause, SegmentContradictions):
-            problems += [_line(source, node, (*loc, *where), msg) for where, msg in cause.found]
+            problems += [located(source, node, (*loc, *where), msg) for where, msg in cause.found]
         else:
-            problems.append(_line(source, node, loc, _message(err, loc)))
+            problems.append(located(source, node, loc, _message(err, loc)))
     return problems
 
 
@@ -89,29 +88,3 @@ def _message(err: ErrorDetails, loc: Loc) -> str:
             accepted = ", ".join(model.model_fields)
             return f"unknown field {loc[-1]!r}: expected one of {accepted}"
     return str(err["msg"])
-
-
-def _line(source: str, node: yaml.Node | None, loc: Loc, msg: str) -> str:
-    field = ".".join(str(p) for p in loc) or "(file)"
-    line = _line_of(node, loc)
-    return f"{source}:{line}: {field}: {msg}" if line else f"{source}: {field}: {msg}"
-
-
-def _line_of(node: yaml.Node | None, loc: Loc) -> int | None:
-    """Line (1-based) of the YAML node at a location, as deep as the location resolves."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            pair = next(((k, v) for k, v in node.value if k.value == part), None)
-            if pair is None:
-                break
-            # The key's line: a block list or mapping only starts on the line after it.
-            line, node = pair[0].start_mark.line + 1, pair[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                break
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
