@@ -38,13 +38,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import heapq
-import os
 import random
 import statistics
 import sys
 import tempfile
 import time
-import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,8 +58,8 @@ from lifecycle_throughput import (
     count_lifecycle,
     first_invoices,
     machine_info,
+    run_and_exit,
     shown,
-    write_json,
 )
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -556,22 +554,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args(sys.argv[1:])
-    status = 0
-    try:
-        result = bench(args)
-        print_table(result)
-        write_json(result, args.out)
-        print(f"wrote {args.out}")
-    except BaseException as exc:
-        if isinstance(exc, SystemExit) and isinstance(exc.code, str):
-            print(exc.code, file=sys.stderr)
-        else:
-            traceback.print_exc()
-        status = 130 if isinstance(exc, KeyboardInterrupt) else 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # As in lifecycle_throughput.py: everything is written; skip the SDK's finalization crash.
-    os._exit(status)
+    run_and_exit(lambda: bench(args), print_table, args.out)
 
 
 if __name__ == "__main__":

@@ -46,10 +46,11 @@ import time
 import traceback
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import temporalio
 from temporalio import activity, workflow
@@ -342,14 +343,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main() -> None:
-    args = parse_args(sys.argv[1:])
+def run_and_exit(
+    run: Callable[[], dict[str, Any]], print_table: Callable[[dict[str, Any]], None], out: Path
+) -> NoReturn:
+    """Run a benchmark, print and write its figures, and exit with an honest status."""
     status = 0
     try:
-        result = asyncio.run(bench(args))
+        result = run()
         print_table(result)
-        write_json(result, args.out)
-        print(f"wrote {args.out}")
+        write_json(result, out)
+        print(f"wrote {out}")
     except BaseException as exc:
         if isinstance(exc, SystemExit) and isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)
@@ -362,6 +365,11 @@ def main() -> None:
     # the interpreter while it finalizes (PyGILState_Release, seen in DESIGN.md section 6), which
     # would turn a finished run into a failing exit status; skipping finalization keeps it honest.
     os._exit(status)
+
+
+def main() -> None:
+    args = parse_args(sys.argv[1:])
+    run_and_exit(lambda: asyncio.run(bench(args)), print_table, args.out)
 
 
 if __name__ == "__main__":
