@@ -2,89 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, date, datetime
-from pathlib import Path
-
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from cobranza.activities.collection import CollectionActivities
-from cobranza.domain.effects import InvoiceSnapshot, LineItem, MessageRequest, Recording
-from cobranza.domain.invoice import Channel, Customer, InvoiceStatus
-from cobranza.domain.money import Money
+from cobranza.domain.invoice import Channel, Customer
 from cobranza.integrations.sandbox.server import Sandbox
-from cobranza.store.store import Store
-from cobranza.worker import Endpoints, collection_activities
 
-AT = datetime(2026, 4, 13, 16, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(seed=5) as running:
-        yield running
-        running.settle_deliveries()
-
-
-@pytest.fixture
-async def activities(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[CollectionActivities]:
-    store = Store.from_url(f"sqlite:///{tmp_path / 'store.db'}")
-    store.create_all()
-    async with collection_activities(store, Endpoints.for_sandbox(sandbox)) as built:
-        yield built
-
-
-def customer(**contact: str | frozenset[str] | None) -> Customer:
-    fields = {"phone": "55 1234 5678", "email": "c-1@customers.example.com", **contact}
-    return Customer(
-        customer_id="C-1",
-        country="MX",
-        timezone="America/Mexico_City",
-        locale="es_MX",
-        **fields,
-    )
-
-
-def request(
-    who: Customer, channel: Channel, key: str = "invoice-default-INV-1:step-2"
-) -> MessageRequest:
-    amount = Money.parse("1000.00", "MXN")
-    snapshot = InvoiceSnapshot(
-        workflow_id="invoice-default-INV-1",
-        tenant="default",
-        invoice_id="INV-1",
-        customer_id="C-1",
-        country="MX",
-        currency="MXN",
-        amount_minor=amount.minor,
-        paid_minor=0,
-        status=InvoiceStatus.OVERDUE,
-        dunning_level=0,
-        issued_on=date(2026, 3, 11),
-        due_on=date(2026, 4, 10),
-        policy_ref="standard@v1",
-        updated_at=AT,
-    )
-    item = LineItem(
-        invoice_id="INV-1",
-        amount=amount,
-        outstanding=amount,
-        paid=Money.zero("MXN"),
-        due_on=date(2026, 4, 10),
-        days_overdue=3,
-    )
-    return MessageRequest(
-        dedupe_key=key,
-        customer=who,
-        channel=channel,
-        template="overdue",
-        items=[item],
-        step="overdue",
-        scheduled_at=AT,
-        recording=Recording(snapshot=snapshot),
-    )
+from .message_requests import customer, request
 
 
 @pytest.mark.parametrize("channel", [Channel.SMS, Channel.WHATSAPP])
