@@ -1,0 +1,451 @@
+"""Matching money that arrived to what is owed: pure rules, in order, never a guess.
+
+Rules, strongest first:
+1. exact reference: the line's reference (or a token of its remittance text, taken on word
+   boundaries) is an invoice number, payment reference, creditor reference or CFDI UUID of
+   one open item. Less than outstanding is a *partial* payment; more is an overpayment whose
+   surplus becomes the customer's credit; several referenced items of one customer are a
+   *grouped* payment.
+2. amount + customer + date window: the payer is known by account or name and exactly one of
+   their open items owes exactly the amount, issued before and due not long before the booking.
+3. grouped by amount: exactly one set of that customer's open items sums to the amount
+   (bounded search).
+Anything else, or two equally good candidates, is an exception for a person. Only credits are
+matched; debits are reported. Indexes by reference and by (customer, currency, amount) keep a
+line's work constant however many items are open.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cobranza.domain.money import Money
+from cobranza.domain.statements import Direction, StatementLine
+
+# A payment booked this long after the due date still counts for the amount+customer rule.
+DATE_WINDOW_AFTER_DUE = timedelta(days=120)
+# ... and this long before the issue date (a bank books a transfer a day or two early).
+DATE_WINDOW_BEFORE_ISSUE = timedelta(days=3)
+# Grouped payments without references: how many open items of a customer the search looks at
+# and how many steps it may take before giving up (then: exception, not a guess).
+GROUP_SEARCH_ITEMS = 24
+GROUP_SEARCH_STEPS = 20_000
+
+_TOKEN = re.compile(r"[A-Z0-9]+(?:[-_/.][A-Z0-9]+)*")
+_RF = re.compile(r"\bRF\d{2}(?: ?[A-Z0-9]{1,4}){1,6}\b")
+_SPACES = re.compile(r"\s+")
+
+
+class Rule(StrEnum):
+    EXACT_REFERENCE = "exact_reference"
+    PARTIAL = "partial"
+    GROUPED = "grouped"
+    AMOUNT_CUSTOMER = "amount_customer"
+    OVERPAYMENT = "overpayment"
+
+
+class Outcome(StrEnum):
+    MATCHED = "matched"  # allocated to invoices (maybe with a credit for the surplus)
+    CREDITED = "credited"  # the customer is known but owes nothing more: all of it is credit
+    EXCEPTION = "exception"  # a person must decide
+    DEBIT = "debit"  # money out: reported, never matched
+    DUPLICATE = "duplicate"  # the same entry appeared earlier in the input
+
+
+CONFIDENCE: dict[Rule, float] = {
+    Rule.EXACT_REFERENCE: 1.0,
+    Rule.PARTIAL: 0.9,
+    Rule.GROUPED: 0.9,
+    Rule.AMOUNT_CUSTOMER: 0.8,
+    Rule.OVERPAYMENT: 0.8,
+}
+# A reference found only in free remittance text is a little weaker than a structured one;
+# a grouped payment found by amounts alone weaker still.
+TEXT_PENALTY = 0.05
+GROUPED_BY_AMOUNT_CONFIDENCE = 0.7
+
+
+class OpenItem(BaseModel):
+    """An invoice with money still owed, as the matcher needs to see it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str
+    invoice_id: str = Field(min_length=1)
+    workflow_id: str
+    customer_id: str
+    customer_names: tuple[str, ...] = ()
+    customer_accounts: tuple[str, ...] = ()
+    outstanding: Money
+    issued_on: date
+    due_on: date
+    references: tuple[str, ...] = Field(
+        default=(),
+        description="payment reference, structured creditor reference (RF...), CFDI UUID, ...",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    invoice_id: str
+    workflow_id: str
+    tenant: str
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class LineMatch:
+    """What became of one statement line."""
+
+    line: StatementLine
+    outcome: Outcome
+    rule: Rule | None = None
+    confidence: float = 0.0
+    allocations: tuple[Allocation, ...] = ()
+    credit: Money | None = None
+    customer_id: str | None = None
+    tenant: str | None = None
+    reason: str = ""
+    candidates: tuple[str, ...] = field(default=())
+
+    @property
+    def allocated(self) -> int:
+        return sum(a.amount.minor for a in self.allocations)
+
+
+def normalise_reference(text: str) -> str:
+    """References compare upper-case, without spaces ("rf18 5390" is "RF185390")."""
+    return _SPACES.sub("", text).upper()
+
+
+def normalise_name(text: str) -> str:
+    """Names compare by their letters and digits only: "Kij, S.A. de C.V." is "KIJSADECV"."""
+    folded = unicodedata.normalize("NFKD", text)
+    letters = "".join(c for c in folded if not unicodedata.combining(c)).upper()
+    return "".join(re.findall(r"[A-Z0-9]+", letters))
+
+
+def is_creditor_reference(text: str) -> bool:
+    """ISO 11649 structured creditor reference: RF, two check digits, mod 97 of it is 1."""
+    ref = normalise_reference(text)
+    if not (5 <= len(ref) <= 25 and ref.startswith("RF") and ref[2:4].isdigit()):
+        return False
+    if not ref[4:].isalnum():
+        return False
+    digits = "".join(str(int(c, 36)) for c in ref[4:] + ref[:4])
+    return int(digits) % 97 == 1
+
+
+def remittance_tokens(text: str) -> list[str]:
+    """Reference-like tokens of free text, on word boundaries ("INV-10" never hits "INV-100")."""
+    if not text:
+        return []
+    upper = text.upper()
+    tokens = _TOKEN.findall(upper)
+    for printed in _RF.findall(upper):
+        # Printed in groups of four: take the longest run of groups whose check digits hold.
+        groups = printed.split(" ")
+        for end in range(len(groups), 0, -1):
+            candidate = "".join(groups[:end])
+            if is_creditor_reference(candidate):
+                tokens.append(candidate)
+                break
+    return tokens
+
+
+class _Index:
+    """Open items by reference, by payer and by (customer, currency, amount)."""
+
+    def __init__(self, items: Sequence[OpenItem]) -> None:
+        self.items = items
+        self.remaining = [item.outstanding.minor for item in items]
+        self.by_ref: dict[str, list[int]] = {}
+        self.by_account: dict[str, set[str]] = {}
+        self.by_name: dict[str, set[str]] = {}
+        self.by_customer: dict[tuple[str, str], list[int]] = {}
+        self.by_amount: dict[tuple[str, str, int], list[int]] = {}
+        for i, item in enumerate(items):
+            self._add_ref(item.invoice_id, i)
+            for ref in item.references:
+                self._add_ref(ref, i)
+            for account in item.customer_accounts:
+                self.by_account.setdefault(normalise_reference(account), set()).add(
+                    item.customer_id
+                )
+            for name in item.customer_names:
+                self.by_name.setdefault(normalise_name(name), set()).add(item.customer_id)
+            currency = item.outstanding.currency
+            self.by_customer.setdefault((item.customer_id, currency), []).append(i)
+            key = (item.customer_id, currency, item.outstanding.minor)
+            self.by_amount.setdefault(key, []).append(i)
+        for members in self.by_customer.values():
+            members.sort(key=lambda i: (items[i].due_on, items[i].invoice_id))
+
+    def _add_ref(self, ref: str, i: int) -> None:
+        key = normalise_reference(ref)
+        if key:
+            hits = self.by_ref.setdefault(key, [])
+            if i not in hits:
+                hits.append(i)
+
+    def lookup(self, refs: Iterable[str | None]) -> list[int]:
+        found: list[int] = []
+        for ref in refs:
+            if not ref:
+                continue
+            for i in self.by_ref.get(normalise_reference(ref), ()):
+                if i not in found:
+                    found.append(i)
+        return found
+
+    def payers(self, line: StatementLine) -> set[str]:
+        if line.counterparty_account:
+            known = self.by_account.get(normalise_reference(line.counterparty_account))
+            if known:
+                return known
+        if line.counterparty_name:
+            return self.by_name.get(normalise_name(line.counterparty_name), set())
+        return set()
+
+
+class _Matcher:
+    def __init__(self, items: Sequence[OpenItem]) -> None:
+        self.ix = _Index(items)
+
+    def match(self, line: StatementLine) -> LineMatch:
+        if line.direction is Direction.DEBIT:
+            return LineMatch(line, Outcome.DEBIT, reason="money out: reported, not matched")
+        strong = self.ix.lookup((line.reference,))
+        if strong:
+            return self._by_reference(line, strong, from_text=False)
+        weak = self.ix.lookup((*line.references, *remittance_tokens(line.remittance)))
+        if weak:
+            return self._by_reference(line, weak, from_text=True)
+        return self._by_payer(line)
+
+    # -- rule 1 -----------------------------------------------------------------------------
+
+    def _by_reference(self, line: StatementLine, hits: list[int], *, from_text: bool) -> LineMatch:
+        items = self.ix.items
+        currency = line.amount.currency
+        same = [i for i in hits if items[i].outstanding.currency == currency]
+        names = tuple(items[i].invoice_id for i in hits)
+        if not same:
+            found = ", ".join(
+                f"{items[i].invoice_id} in {items[i].outstanding.currency}" for i in hits
+            )
+            return self._exception(
+                line, f"currency mismatch: {currency} line, invoices {found}", names
+            )
+        customers = {(items[i].tenant, items[i].customer_id) for i in same}
+        if len(customers) > 1:
+            return self._exception(
+                line,
+                f"references invoices of {len(customers)} customers: {', '.join(names)}",
+                names,
+            )
+        penalty = TEXT_PENALTY if from_text else 0.0
+        if len(same) == 1:
+            return self._single(line, same[0], penalty)
+        return self._grouped_by_reference(line, same, penalty)
+
+    def _single(self, line: StatementLine, i: int, penalty: float) -> LineMatch:
+        item = self.ix.items[i]
+        owed = self.ix.remaining[i]
+        amount = line.amount.minor
+        if owed == 0:
+            return self._credit_only(line, item, f"{item.invoice_id} is already settled")
+        take = min(owed, amount)
+        rule = Rule.PARTIAL if amount < owed else Rule.EXACT_REFERENCE
+        return self._allocate(line, [(i, take)], rule, CONFIDENCE[rule] - penalty)
+
+    def _grouped_by_reference(
+        self, line: StatementLine, same: list[int], penalty: float
+    ) -> LineMatch:
+        owed = sum(self.ix.remaining[i] for i in same)
+        open_ones = [i for i in same if self.ix.remaining[i] > 0]
+        if line.amount.minor < owed:
+            names = tuple(self.ix.items[i].invoice_id for i in open_ones)
+            return self._exception(
+                line,
+                f"pays {line.amount} of {len(open_ones)} referenced invoices owing "
+                f"{Money(minor=owed, currency=line.amount.currency)}: which one is short?",
+                names,
+            )
+        if not open_ones:
+            return self._credit_only(
+                line, self.ix.items[same[0]], "referenced invoices are settled"
+            )
+        plan = [(i, self.ix.remaining[i]) for i in open_ones]
+        return self._allocate(line, plan, Rule.GROUPED, CONFIDENCE[Rule.GROUPED] - penalty)
+
+    # -- rules 2 and 3 ----------------------------------------------------------------------
+
+    def _by_payer(self, line: StatementLine) -> LineMatch:
+        payers = self.ix.payers(line)
+        if not payers:
+            return self._exception(line, "no reference to an open invoice and payer unknown")
+        if len(payers) > 1:
+            return self._exception(
+                line, f"payer matches {len(payers)} customers: {', '.join(sorted(payers))}"
+            )
+        (customer,) = payers
+        currency = line.amount.currency
+        amount = line.amount.minor
+        exact = [
+            i
+            for i in self.ix.by_amount.get((customer, currency, amount), ())
+            if self.ix.remaining[i] == amount and self._in_window(i, line.booked_on)
+        ]
+        if len(exact) == 1:
+            rule = Rule.AMOUNT_CUSTOMER
+            return self._allocate(line, [(exact[0], amount)], rule, CONFIDENCE[rule])
+        if len(exact) > 1:
+            names = tuple(self.ix.items[i].invoice_id for i in exact)
+            return self._exception(
+                line, f"{len(exact)} open invoices of {customer} owe exactly {line.amount}", names
+            )
+        return self._grouped_by_amount(line, customer)
+
+    def _in_window(self, i: int, booked_on: date) -> bool:
+        item = self.ix.items[i]
+        return (
+            item.issued_on - DATE_WINDOW_BEFORE_ISSUE
+            <= booked_on
+            <= item.due_on + DATE_WINDOW_AFTER_DUE
+        )
+
+    def _grouped_by_amount(self, line: StatementLine, customer: str) -> LineMatch:
+        members = [
+            i
+            for i in self.ix.by_customer.get((customer, line.amount.currency), ())
+            if self.ix.remaining[i] > 0 and self._in_window(i, line.booked_on)
+        ][:GROUP_SEARCH_ITEMS]
+        found, exhausted = subsets_summing_to(
+            [self.ix.remaining[i] for i in members], line.amount.minor, limit=2
+        )
+        if len(found) == 1 and not exhausted:
+            plan = [(members[k], self.ix.remaining[members[k]]) for k in found[0]]
+            if len(plan) == 1:
+                # An invoice partly paid earlier whose remainder is exactly this amount.
+                rule = Rule.AMOUNT_CUSTOMER
+                return self._allocate(line, plan, rule, CONFIDENCE[rule])
+            return self._allocate(line, plan, Rule.GROUPED, GROUPED_BY_AMOUNT_CONFIDENCE)
+        if len(found) > 1:
+            return self._exception(
+                line, f"several sets of {customer}'s open invoices sum to {line.amount}"
+            )
+        why = "search gave up" if exhausted else "no open invoice or set of them"
+        return self._exception(line, f"payer {customer} known but {why} matches {line.amount}")
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def _allocate(
+        self, line: StatementLine, plan: list[tuple[int, int]], rule: Rule, confidence: float
+    ) -> LineMatch:
+        items = self.ix.items
+        currency = line.amount.currency
+        allocations = []
+        for i, minor in plan:
+            self.ix.remaining[i] -= minor
+            item = items[i]
+            allocations.append(
+                Allocation(
+                    item.invoice_id,
+                    item.workflow_id,
+                    item.tenant,
+                    Money(minor=minor, currency=currency),
+                )
+            )
+        surplus = line.amount.minor - sum(m for _, m in plan)
+        first = items[plan[0][0]]
+        return LineMatch(
+            line,
+            Outcome.MATCHED,
+            rule=rule,
+            confidence=round(confidence, 2),
+            allocations=tuple(allocations),
+            credit=Money(minor=surplus, currency=currency) if surplus else None,
+            customer_id=first.customer_id,
+            tenant=first.tenant,
+            reason="overpayment: surplus is customer credit" if surplus else "",
+        )
+
+    def _credit_only(self, line: StatementLine, item: OpenItem, why: str) -> LineMatch:
+        return LineMatch(
+            line,
+            Outcome.CREDITED,
+            rule=Rule.OVERPAYMENT,
+            confidence=CONFIDENCE[Rule.OVERPAYMENT],
+            credit=line.amount,
+            customer_id=item.customer_id,
+            tenant=item.tenant,
+            reason=f"{why}: all of it is customer credit",
+            candidates=(item.invoice_id,),
+        )
+
+    def _exception(
+        self, line: StatementLine, reason: str, names: tuple[str, ...] = ()
+    ) -> LineMatch:
+        return LineMatch(line, Outcome.EXCEPTION, reason=reason, candidates=names)
+
+
+def subsets_summing_to(
+    amounts: Sequence[int], target: int, *, limit: int = 2, budget: int = GROUP_SEARCH_STEPS
+) -> tuple[list[tuple[int, ...]], bool]:
+    """Up to `limit` sets of positions whose amounts sum exactly to target; True if cut short."""
+    order = sorted(range(len(amounts)), key=lambda k: (-amounts[k], k))
+    values = [amounts[k] for k in order]
+    suffix = [0] * (len(values) + 1)
+    for k in range(len(values) - 1, -1, -1):
+        suffix[k] = suffix[k + 1] + values[k]
+    found: list[tuple[int, ...]] = []
+    steps = 0
+    chosen: list[int] = []
+
+    def walk(k: int, left: int) -> bool:
+        nonlocal steps
+        steps += 1
+        if steps > budget:
+            return False
+        if left == 0:
+            found.append(tuple(sorted(order[c] for c in chosen)))
+            return len(found) < limit
+        if k == len(values) or suffix[k] < left:
+            return True
+        if values[k] <= left:
+            chosen.append(k)
+            go_on = walk(k + 1, left - values[k])
+            chosen.pop()
+            if not go_on:
+                return False
+        return walk(k + 1, left)
+
+    completed = walk(0, target) if target > 0 else True
+    return found, not completed and len(found) < limit
+
+
+def match_lines(lines: Iterable[StatementLine], items: Sequence[OpenItem]) -> list[LineMatch]:
+    """Match every line, in booking order (then file and line), against the open items.
+
+    Each line's result is in the output exactly once, in that order; an entry id seen before
+    in the same input is a duplicate and changes nothing.
+    """
+    ordered = sorted(lines, key=lambda ln: (ln.booked_on, ln.source, ln.line, ln.entry_id))
+    matcher = _Matcher(items)
+    seen: set[str] = set()
+    results: list[LineMatch] = []
+    for line in ordered:
+        if line.entry_id in seen:
+            results.append(LineMatch(line, Outcome.DUPLICATE, reason="entry seen earlier"))
+            continue
+        seen.add(line.entry_id)
+        results.append(matcher.match(line))
+    return results
