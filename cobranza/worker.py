@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -56,15 +57,20 @@ class Endpoints:
     @classmethod
     def for_sandbox(cls, sandbox: Sandbox) -> Endpoints:
         """Every endpoint of a running sandbox, delivery status callbacks included."""
+        return cls.for_sandbox_at(sandbox.http_url, sandbox.smtp_host, sandbox.smtp_port)
+
+    @classmethod
+    def for_sandbox_at(cls, http_url: str, smtp_host: str, smtp_port: int) -> Endpoints:
+        """A sandbox served elsewhere (another process): its HTTP base URL and SMTP address."""
+        # Imported here: the sandbox package pulls in FastAPI, which a production worker skips.
+        from cobranza.integrations.sandbox.twilio import STATUS_CALLBACK_PATH
+
         return cls(
-            http_url=sandbox.http_url,
-            smtp_host=sandbox.smtp_host,
-            smtp_port=sandbox.smtp_port,
-            twilio_url=sandbox.twilio_url,
-            twilio_account_sid=sandbox.twilio_account_sid,
-            twilio_auth_token=sandbox.twilio_auth_token,
-            sms_from=sandbox.sms_from,
-            status_callback_url=sandbox.status_callback_url,
+            http_url=http_url,
+            smtp_host=smtp_host,
+            smtp_port=smtp_port,
+            twilio_url=http_url,
+            status_callback_url=f"{http_url}{STATUS_CALLBACK_PATH}",
         )
 
 
@@ -115,14 +121,11 @@ def workflow_runner() -> SandboxedWorkflowRunner:
         "annotated_types",
         "holidays",
         "dateutil",
-        "phonenumbers",
-        "email_validator",
-        "idna",
-        "dns",
         # cobranza.domain.contact_points validates addresses with these (no I/O at run time).
         "phonenumbers",
         "email_validator",
         "idna",
+        "dns",
     )
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
@@ -138,3 +141,18 @@ def build_worker(
         workflow_runner=workflow_runner(),
         max_concurrent_activities=64,
     )
+
+
+async def run_worker(
+    client: Client,
+    store: Store,
+    endpoints: Endpoints,
+    task_queue: str = TASK_QUEUE,
+    *,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve `task_queue` until `stop` is set (or forever): the process `cobranza worker` runs."""
+    async with collection_activities(store, endpoints) as activities:
+        worker = build_worker(client, activities, task_queue)
+        async with worker:
+            await (stop or asyncio.Event()).wait()

@@ -26,8 +26,11 @@ from cobranza.starter.segment_cli import register as register_segment_commands
 from cobranza.starter.simulate import PolicyChooser, SimulationRun, Simulator
 from cobranza.starter.simulation_input import SimulationInput
 from cobranza.starter.stack import STATE_DIR, local_stack
+from cobranza.starter.temporal_env import connect
 from cobranza.store.report_views import print_report, write_report_html, write_report_json
 from cobranza.store.reports import build_report
+from cobranza.store.store import Store
+from cobranza.worker import TASK_QUEUE, Endpoints, run_worker
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Durable collection of money owed."
@@ -274,8 +277,50 @@ async def _up(load: Path | None, limit: int | None, port: int, ui_port: int) -> 
             await asyncio.Event().wait()
 
 
+@app.command()
+def worker(
+    sandbox_url: Annotated[
+        str, typer.Option(help="base URL of the integration sandbox (gateway, CRM, ERP, SMS)")
+    ],
+    smtp_port: Annotated[int, typer.Option(help="SMTP port of the sandbox's mail sink")],
+    smtp_host: Annotated[str, typer.Option(help="SMTP host of the mail sink")] = "127.0.0.1",
+    temporal_address: Annotated[str, typer.Option(help="Temporal frontend")] = "127.0.0.1:7233",
+    task_queue: Annotated[str, typer.Option(help="task queue to serve")] = TASK_QUEUE,
+    database_url: Annotated[
+        str | None, typer.Option(help="store URL (default: DATABASE_URL or SQLite)")
+    ] = None,
+) -> None:
+    """Run one worker process against a running Temporal server and sandbox until stopped."""
+    asyncio.run(
+        _worker(sandbox_url, smtp_host, smtp_port, temporal_address, task_queue, database_url)
+    )
+
+
+async def _worker(
+    sandbox_url: str,
+    smtp_host: str,
+    smtp_port: int,
+    address: str,
+    task_queue: str,
+    database_url: str | None,
+) -> None:
+    store = Store.from_url(database_url)
+    store.create_all()
+    client = await connect(address)
+    endpoints = Endpoints.for_sandbox_at(sandbox_url, smtp_host, smtp_port)
+    err.print(f"worker serving {task_queue!r} on {address}")
+    try:
+        await run_worker(client, store, endpoints, task_queue)
+    finally:
+        store.dispose()
+
+
 def main() -> None:  # pragma: no cover - console entry point
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m cobranza.starter.cli`
+    main()

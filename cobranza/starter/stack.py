@@ -37,8 +37,12 @@ async def local_stack(
     smtp_port: int = 0,
     time_skipping: bool = True,
     task_queue: str = TASK_QUEUE,
+    serve: bool = True,
 ) -> AsyncIterator[Stack]:
-    """Start everything, yield it, and shut it all down in reverse order, even on error."""
+    """Start everything, yield it, and shut it all down in reverse order, even on error.
+
+    With `serve=False` nothing serves the task queue: the caller runs workers elsewhere.
+    """
     store = Store.from_url(database_url)
     store.create_all()
     env = await start_server(
@@ -46,11 +50,15 @@ async def local_stack(
     )
     try:
         with Sandbox(http_port, smtp_port, seed=7) as sandbox:
+            stack = Stack(env=env, sandbox=sandbox, store=store, task_queue=task_queue)
+            if not serve:
+                yield stack
+                return
             endpoints = Endpoints.for_sandbox(sandbox)
             async with collection_activities(store, endpoints) as activities:
                 worker = build_worker(env.client, activities, task_queue)
                 async with worker:
-                    yield Stack(env=env, sandbox=sandbox, store=store, task_queue=task_queue)
+                    yield stack
     finally:
         await env.shutdown()
         store.dispose()

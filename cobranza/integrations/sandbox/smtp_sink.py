@@ -23,8 +23,9 @@ class SinkHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         knobs = self.state.knobs
-        if knobs.latency_ms:
-            await asyncio.sleep(knobs.latency_ms / 1000)
+        delay_ms = knobs.latency_ms + knobs.smtp_latency_ms
+        if delay_ms:
+            await asyncio.sleep(delay_ms / 1000)
         if self.state.inject_fault(knobs.smtp_error_rate):
             return "451 4.3.0 sandbox injected failure (smtp_error_rate)"
         self.state.add_email(parse_email(envelope))

@@ -25,6 +25,9 @@ class SandboxKnobs(BaseModel):
     latency_ms: int = Field(default=0, ge=0, le=60_000)
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="share of HTTP calls → 503")
     smtp_error_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="share of mails → 451")
+    smtp_latency_ms: int = Field(
+        default=0, ge=0, le=60_000, description="extra delay before the sink accepts a mail"
+    )
 
 
 class PaymentLinkRecord(BaseModel):
