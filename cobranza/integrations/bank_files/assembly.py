@@ -1,0 +1,179 @@
+"""Collects a file's entries into a Statement: stable entry ids, totals and control checks."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from cobranza.domain.errors import DomainError
+from cobranza.domain.money import Money
+from cobranza.domain.statements import Direction, Statement, StatementFileError, StatementLine
+
+
+def fold(text: str | None) -> str:
+    """Whitespace folded to single spaces, so a remittance reads the same however it wrapped."""
+    return " ".join((text or "").split())
+
+
+def money(source: str, line: int | None, amount: str | Decimal | int, currency: str) -> Money:
+    """A decimal amount from a file as Money; a bad amount or currency names file and line."""
+    try:
+        return Money.parse(amount, currency)
+    except (DomainError, ValueError) as exc:
+        raise StatementFileError(source, line, f"amount {amount!r} {currency}: {exc}") from exc
+
+
+def minor_money(source: str, line: int | None, minor: int, currency: str) -> Money:
+    """Money from integer minor units (BAI2, CNAB); an unknown currency names file and line."""
+    try:
+        return Money(minor=minor, currency=currency)
+    except (DomainError, ValueError) as exc:
+        raise StatementFileError(source, line, f"currency {currency!r}: {exc}") from exc
+
+
+def signed(amount: Money, direction: Direction) -> Money:
+    """The amount with the sign its direction gives it (debits negative)."""
+    sign = 1 if direction is Direction.CREDIT else -1
+    return Money(minor=sign * amount.minor, currency=amount.currency)
+
+
+def check_control(
+    builder: StatementBuilder, line: int | None, name: str, declared: object, computed: object
+) -> None:
+    """Compare a figure the file declares with the one its entries give; record or refuse."""
+    if declared != computed:
+        raise StatementFileError(
+            builder.source,
+            line,
+            f"{name}: the file declares {declared}, its entries give {computed}",
+        )
+    builder.controls[name] = str(declared)
+
+
+@dataclass
+class StatementBuilder:
+    """Accumulates entries of one file; `build` returns the Statement only once all is read.
+
+    Entry ids: `<family>:<account>:<bank reference>` when the bank gives its own entry
+    reference, otherwise `<family>:<account>:h<hash>` over booking date, amount, direction, the
+    entry's own reference and its occurrence index among identical entries, so re-reading the
+    same file or an overlapping statement of the same account finds the same id.
+    """
+
+    source: str
+    format: str
+    family: str
+    lines: list[StatementLine] = field(default_factory=list)
+    controls: dict[str, str] = field(default_factory=dict)
+    _seen: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def for_file(cls, path: Path, format: str, family: str) -> StatementBuilder:
+        return cls(source=path.name, format=format, family=family)
+
+    def add(
+        self,
+        *,
+        line: int,
+        account: str,
+        direction: Direction,
+        amount: Money,
+        booked_on: date,
+        bank_ref: str | None = None,
+        value_on: date | None = None,
+        reference: str | None = None,
+        references: tuple[str, ...] = (),
+        remittance: str = "",
+        counterparty_name: str | None = None,
+        counterparty_account: str | None = None,
+        bank_code: str | None = None,
+    ) -> StatementLine:
+        if not amount.is_positive():
+            raise StatementFileError(self.source, line, f"entry amount {amount} is not positive")
+        entry = StatementLine(
+            source=self.source,
+            line=line,
+            entry_id=self._entry_id(account, direction, amount, booked_on, bank_ref, reference),
+            account=account,
+            direction=direction,
+            amount=amount,
+            booked_on=booked_on,
+            value_on=value_on,
+            reference=reference or None,
+            references=tuple(r for r in dict.fromkeys(references) if r and r != reference),
+            remittance=fold(remittance),
+            counterparty_name=fold(counterparty_name) or None,
+            counterparty_account=counterparty_account or None,
+            bank_code=bank_code or None,
+        )
+        self.lines.append(entry)
+        return entry
+
+    def _entry_id(
+        self,
+        account: str,
+        direction: Direction,
+        amount: Money,
+        booked_on: date,
+        bank_ref: str | None,
+        reference: str | None,
+    ) -> str:
+        if bank_ref and bank_ref.strip().upper() not in {"NONREF", "NOTPROVIDED"}:
+            key = f"{self.family}:{account}:{bank_ref.strip()}"
+        else:
+            material = "|".join(
+                [account, booked_on.isoformat(), str(amount), direction.value, reference or ""]
+            )
+            key = f"{self.family}:{account}:h{hashlib.sha256(material.encode()).hexdigest()[:20]}"
+        self._seen[key] += 1
+        occurrence = self._seen[key]
+        return key if occurrence == 1 else f"{key}#{occurrence}"
+
+    def totals(self, currency: str, since: int = 0) -> tuple[Money, Money]:
+        """Credits and debits (both positive) in one currency of the entries from `since` on."""
+        credit = debit = 0
+        for entry in self.lines[since:]:
+            if entry.amount.currency != currency:
+                continue
+            if entry.direction is Direction.CREDIT:
+                credit += entry.amount.minor
+            else:
+                debit += entry.amount.minor
+        return Money(minor=credit, currency=currency), Money(minor=debit, currency=currency)
+
+    def build(
+        self,
+        *,
+        account: str | None = None,
+        currency: str | None = None,
+        opening: Money | None = None,
+        closing: Money | None = None,
+    ) -> Statement:
+        return Statement(
+            source=self.source,
+            format=self.format,
+            account=account,
+            currency=currency,
+            opening_balance=opening,
+            closing_balance=closing,
+            lines=tuple(self.lines),
+            controls=dict(self.controls),
+        )
+
+
+def read_text(path: Path, encodings: tuple[str, ...] = ("utf-8", "cp1252")) -> str:
+    """A text file in the first encoding that decodes it; unreadable names the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StatementFileError(path.name, None, f"cannot read the file: {exc}") from exc
+    for encoding in encodings:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise StatementFileError(path.name, None, f"not text in any of {', '.join(encodings)}")
