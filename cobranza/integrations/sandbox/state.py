@@ -124,7 +124,13 @@ class SandboxState:
         self._seed = seed
         # Reentrant: a `create` callback appends records while the idempotency check holds it.
         self._lock = threading.RLock()
+        self._on_reset: list[Callable[[], None]] = []
         self.reset()
+
+    def on_reset(self, forget: Callable[[], None]) -> None:
+        """Call `forget` on every reset: emulators that keep their own records (the gateway)."""
+        with self._lock:
+            self._on_reset.append(forget)
 
     def reset(self) -> None:
         with self._lock:
@@ -139,6 +145,8 @@ class SandboxState:
             self.text_messages: list[TextMessageRecord] = []
             self.delivery_reports: list[DeliveryReport] = []
             self._deliveries_running = 0
+            for forget in self._on_reset:
+                forget()
 
     def new_id(self, prefix: str) -> str:
         with self._lock:
