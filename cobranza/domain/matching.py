@@ -43,6 +43,9 @@ _RF = re.compile(r"\bRF\d{2}(?: ?[A-Z0-9]{1,4}){1,6}\b")
 _SPACES = re.compile(r"\s+")
 
 
+Owner = tuple[str, str]  # (tenant, customer_id)
+
+
 class Rule(StrEnum):
     EXACT_REFERENCE = "exact_reference"
     PARTIAL = "partial"
@@ -167,23 +170,22 @@ class _Index:
         self.items = items
         self.remaining = [item.outstanding.minor for item in items]
         self.by_ref: dict[str, list[int]] = {}
-        self.by_account: dict[str, set[str]] = {}
-        self.by_name: dict[str, set[str]] = {}
-        self.by_customer: dict[tuple[str, str], list[int]] = {}
-        self.by_amount: dict[tuple[str, str, int], list[int]] = {}
+        self.by_account: dict[str, set[Owner]] = {}
+        self.by_name: dict[str, set[Owner]] = {}
+        self.by_customer: dict[tuple[Owner, str], list[int]] = {}
+        self.by_amount: dict[tuple[Owner, str, int], list[int]] = {}
         for i, item in enumerate(items):
             self._add_ref(item.invoice_id, i)
             for ref in item.references:
                 self._add_ref(ref, i)
+            owner = (item.tenant, item.customer_id)
             for account in item.customer_accounts:
-                self.by_account.setdefault(normalise_reference(account), set()).add(
-                    item.customer_id
-                )
+                self.by_account.setdefault(normalise_reference(account), set()).add(owner)
             for name in item.customer_names:
-                self.by_name.setdefault(normalise_name(name), set()).add(item.customer_id)
+                self.by_name.setdefault(normalise_name(name), set()).add(owner)
             currency = item.outstanding.currency
-            self.by_customer.setdefault((item.customer_id, currency), []).append(i)
-            key = (item.customer_id, currency, item.outstanding.minor)
+            self.by_customer.setdefault((owner, currency), []).append(i)
+            key = (owner, currency, item.outstanding.minor)
             self.by_amount.setdefault(key, []).append(i)
         for members in self.by_customer.values():
             members.sort(key=lambda i: (items[i].due_on, items[i].invoice_id))
@@ -205,7 +207,7 @@ class _Index:
                     found.append(i)
         return found
 
-    def payers(self, line: StatementLine) -> set[str]:
+    def payers(self, line: StatementLine) -> set[Owner]:
         if line.counterparty_account:
             known = self.by_account.get(normalise_reference(line.counterparty_account))
             if known:
@@ -242,7 +244,10 @@ class _Matcher:
                 f"{items[i].invoice_id} in {items[i].outstanding.currency}" for i in hits
             )
             return self._exception(
-                line, f"currency mismatch: {currency} line, invoices {found}", names
+                line,
+                f"currency mismatch: {currency} line, invoices {found}",
+                names,
+                self._owner(hits),
             )
         customers = {(items[i].tenant, items[i].customer_id) for i in same}
         if len(customers) > 1:
@@ -278,6 +283,7 @@ class _Matcher:
                 f"pays {line.amount} of {len(open_ones)} referenced invoices owing "
                 f"{Money(minor=owed, currency=line.amount.currency)}: which one is short?",
                 names,
+                self._owner(same),
             )
         if not open_ones:
             return self._credit_only(
@@ -293,15 +299,15 @@ class _Matcher:
         if not payers:
             return self._exception(line, "no reference to an open invoice and payer unknown")
         if len(payers) > 1:
-            return self._exception(
-                line, f"payer matches {len(payers)} customers: {', '.join(sorted(payers))}"
-            )
-        (customer,) = payers
+            who = ", ".join(sorted(c for _, c in payers))
+            return self._exception(line, f"payer matches {len(payers)} customers: {who}")
+        (owner,) = payers
+        customer = owner[1]
         currency = line.amount.currency
         amount = line.amount.minor
         exact = [
             i
-            for i in self.ix.by_amount.get((customer, currency, amount), ())
+            for i in self.ix.by_amount.get((owner, currency, amount), ())
             if self.ix.remaining[i] == amount and self._in_window(i, line.booked_on)
         ]
         if len(exact) == 1:
@@ -309,10 +315,9 @@ class _Matcher:
             return self._allocate(line, [(exact[0], amount)], rule, CONFIDENCE[rule])
         if len(exact) > 1:
             names = tuple(self.ix.items[i].invoice_id for i in exact)
-            return self._exception(
-                line, f"{len(exact)} open invoices of {customer} owe exactly {line.amount}", names
-            )
-        return self._grouped_by_amount(line, customer)
+            why = f"{len(exact)} open invoices of {customer} owe exactly {line.amount}"
+            return self._exception(line, why, names, owner)
+        return self._grouped_by_amount(line, owner)
 
     def _in_window(self, i: int, booked_on: date) -> bool:
         item = self.ix.items[i]
@@ -322,10 +327,11 @@ class _Matcher:
             <= item.due_on + DATE_WINDOW_AFTER_DUE
         )
 
-    def _grouped_by_amount(self, line: StatementLine, customer: str) -> LineMatch:
+    def _grouped_by_amount(self, line: StatementLine, owner: Owner) -> LineMatch:
+        customer = owner[1]
         members = [
             i
-            for i in self.ix.by_customer.get((customer, line.amount.currency), ())
+            for i in self.ix.by_customer.get((owner, line.amount.currency), ())
             if self.ix.remaining[i] > 0 and self._in_window(i, line.booked_on)
         ][:GROUP_SEARCH_ITEMS]
         found, exhausted = subsets_summing_to(
@@ -339,11 +345,11 @@ class _Matcher:
                 return self._allocate(line, plan, rule, CONFIDENCE[rule])
             return self._allocate(line, plan, Rule.GROUPED, GROUPED_BY_AMOUNT_CONFIDENCE)
         if len(found) > 1:
-            return self._exception(
-                line, f"several sets of {customer}'s open invoices sum to {line.amount}"
-            )
+            why = f"several sets of {customer}'s open invoices sum to {line.amount}"
+            return self._exception(line, why, (), owner)
         why = "search gave up" if exhausted else "no open invoice or set of them"
-        return self._exception(line, f"payer {customer} known but {why} matches {line.amount}")
+        why = f"payer {customer} known but {why} matches {line.amount}"
+        return self._exception(line, why, (), owner)
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -392,9 +398,27 @@ class _Matcher:
         )
 
     def _exception(
-        self, line: StatementLine, reason: str, names: tuple[str, ...] = ()
+        self,
+        line: StatementLine,
+        reason: str,
+        names: tuple[str, ...] = (),
+        owner: tuple[str, str] | None = None,
     ) -> LineMatch:
-        return LineMatch(line, Outcome.EXCEPTION, reason=reason, candidates=names)
+        """Money for a person to decide on; owner (tenant, customer) when it is known."""
+        tenant, customer_id = owner if owner is not None else (None, None)
+        return LineMatch(
+            line,
+            Outcome.EXCEPTION,
+            reason=reason,
+            candidates=names,
+            customer_id=customer_id,
+            tenant=tenant,
+        )
+
+    def _owner(self, indexes: Iterable[int]) -> Owner | None:
+        """The one (tenant, customer) the items belong to, if there is exactly one."""
+        owners = {(self.ix.items[i].tenant, self.ix.items[i].customer_id) for i in indexes}
+        return next(iter(owners)) if len(owners) == 1 else None
 
 
 def subsets_summing_to(

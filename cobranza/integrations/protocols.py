@@ -6,11 +6,13 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cobranza.domain.charges import ChargeOutcome, ChargeRequest, PaymentMethod
 from cobranza.domain.effects import PaymentLink
-from cobranza.domain.invoice import Channel, InvoiceStatus
+from cobranza.domain.invoice import Channel, Invoice, InvoiceStatus
+from cobranza.domain.local_methods import PaymentReference
 from cobranza.domain.money import Money
 
-CrmTaskKind = Literal["collector_call", "dispute", "promise", "broken_promise"]
+CrmTaskKind = Literal["collector_call", "dispute", "promise", "broken_promise", "unmatched_payment"]
 ErpPostingKind = Literal["issued", "payment", "status"]
 
 
@@ -47,6 +49,28 @@ class PaymentGateway(Protocol):
         self, invoice_id: str, customer_id: str, amount: Money, idempotency_key: str
     ) -> PaymentLink:
         """A hosted page where the customer pays `amount`; one link per idempotency key."""
+        ...
+
+
+class ChargeGateway(Protocol):
+    """Charges a method on file; the payment-link side is `PaymentGateway`."""
+
+    async def charge(self, request: ChargeRequest) -> ChargeOutcome:
+        """One attempt under `request.idempotency_key`; a decline is an outcome, not an error."""
+        ...
+
+    async def payment_methods(self, customer_id: str) -> list[PaymentMethod]:
+        """The customer's methods on file, newest first."""
+        ...
+
+    async def attach_payment_method(
+        self, customer_id: str, method_id: str, idempotency_key: str
+    ) -> PaymentMethod:
+        """Put a method on the customer's file."""
+        ...
+
+    def payment_reference(self, invoice: Invoice) -> PaymentReference | None:
+        """A local bank-transfer reference (CLABE, PIX, PSE) for the invoice, if any."""
         ...
 
 

@@ -21,6 +21,7 @@ from cobranza.domain.segmentation_file import SegmentsFileError
 from cobranza.starter.compliance_cli import compliance_app
 from cobranza.starter.dataset import load_ibm_csv
 from cobranza.starter.policy_catalog import SEGMENTS_FILE, read_policy_file, segment_chooser
+from cobranza.starter.reconcile import register as register_reconcile_commands
 from cobranza.starter.scenario import load_scenario
 from cobranza.starter.segment_cli import register as register_segment_commands
 from cobranza.starter.simulate import PolicyChooser, SimulationRun, Simulator
@@ -39,6 +40,7 @@ policy_app = typer.Typer(no_args_is_help=True, help="Dunning policies.")
 app.add_typer(policy_app, name="policy")
 register_segment_commands(policy_app)
 app.add_typer(compliance_app, name="compliance")
+register_reconcile_commands(app)
 err = Console(stderr=True)
 out = Console()
 

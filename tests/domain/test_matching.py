@@ -135,6 +135,7 @@ def test_two_equally_good_candidates_are_an_exception_not_a_guess() -> None:
     [r] = match_lines([line(1, "75.00", counterparty_name="Kij SA de CV")], items)
     assert r.outcome is Outcome.EXCEPTION
     assert r.candidates == ("INV-1", "INV-2")
+    assert (r.tenant, r.customer_id) == ("acme", "CUST-1")  # their reminders wait for review
     assert r.allocations == ()
 
 
