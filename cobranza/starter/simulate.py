@@ -68,7 +68,7 @@ class InvoiceRun:
 
 def lawful_contact_rules(invoice: Invoice) -> ComplianceProfile:
     """The customer's country profile with its holidays frozen for the invoice's lifetime."""
-    profile = profile_for(invoice.customer.country)
+    profile = profile_for(invoice.customer.country, invoice.customer.subdivision)
     return pin_holidays(profile, invoice.issued_on.year - 1, invoice.due_on.year + 2)
 
 
