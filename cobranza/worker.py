@@ -14,6 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from cobranza.activities.collection import CollectionActivities
 from cobranza.activities.contact import ContactActivities
+from cobranza.domain.creditor import DEMO_CREDITOR, Creditor
 from cobranza.domain.invoice import Channel
 from cobranza.integrations.channels import ChannelMessenger
 from cobranza.integrations.http_clients import HttpCrm, HttpErp, HttpGateway
@@ -23,6 +24,7 @@ from cobranza.integrations.sandbox.twilio import (
     SANDBOX_SMS_FROM,
 )
 from cobranza.integrations.smtp import SmtpMessenger
+from cobranza.integrations.template_check import check_templates
 from cobranza.integrations.twilio import TwilioMessenger
 from cobranza.store.store import Store
 from cobranza.workflows.contact_gate import ContactGateWorkflow
@@ -76,8 +78,11 @@ class Endpoints:
 
 @asynccontextmanager
 async def collection_activities(
-    store: Store, endpoints: Endpoints
+    store: Store, endpoints: Endpoints, creditor: Creditor = DEMO_CREDITOR
 ) -> AsyncIterator[CollectionActivities]:
+    """The activities wired to `endpoints`, once the templates are known to obey the law."""
+    # Load time, not send time: a template missing a required line stops the worker here.
+    check_templates(creditor=creditor)
     gateway = HttpGateway(endpoints.http_url)
     crm = HttpCrm(endpoints.http_url)
     erp = HttpErp(endpoints.http_url)
@@ -100,7 +105,7 @@ async def collection_activities(
     )
     try:
         yield CollectionActivities(
-            store=store, messenger=messenger, gateway=gateway, crm=crm, erp=erp
+            store=store, messenger=messenger, gateway=gateway, crm=crm, erp=erp, creditor=creditor
         )
     finally:
         for client in (gateway, crm, erp, texts):

@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from cobranza.activities import names
 from cobranza.domain.contact_points import UnreachableAddress, contact_address
+from cobranza.domain.creditor import DEMO_CREDITOR, Creditor
 from cobranza.domain.effects import (
     CrmTaskReceipt,
     CrmTaskRequest,
@@ -62,7 +63,7 @@ class CollectionActivities:
     gateway: PaymentGateway
     crm: Crm
     erp: Erp
-    creditor: str = "cobranza demo creditor"
+    creditor: Creditor = DEMO_CREDITOR
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.create_payment_link, self.send_message, self.open_crm_task, self.post_to_erp]

@@ -84,6 +84,11 @@ def load_profile(country: str, subdivision: str | None = None) -> ComplianceProf
         raise UnknownSubdivision(str(exc)) from exc
 
 
+def subdivisions_with_rules(country: str) -> list[str]:
+    """The states of a shipped profile that have rules of their own (SP in Brazil)."""
+    return sorted(_shipped(country.strip().lower()).subdivisions)
+
+
 def profile_for(country: str, subdivision: str | None = None) -> ComplianceProfile:
     """The profile for a customer's country, the permissive default when none is shipped."""
     try:

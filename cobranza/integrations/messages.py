@@ -23,13 +23,15 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict
 
+from cobranza.domain.compliance_file import profile_for
+from cobranza.domain.compliance_profile import ContactChannel, ContentRequirement
+from cobranza.domain.creditor import DEMO_CREDITOR, Creditor
 from cobranza.domain.effects import LineItem
 from cobranza.domain.invoice import Channel, Customer
 from cobranza.domain.money import Money
 from cobranza.integrations.errors import MessageTemplateError
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-DEFAULT_CREDITOR = "cobranza demo creditor"
 FALLBACK_LANGUAGE = "en"
 # Names become file paths, so only lower-case words joined by underscores are accepted.
 _SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -40,8 +42,6 @@ CHANNEL_PARTS: dict[Channel, tuple[str, ...]] = {
     Channel.SMS: ("sms",),
     Channel.WHATSAPP: ("sms",),
 }
-# Where a text message must say how to stop them (US Reg F 12 CFR 1006.6(e), CTIA "STOP").
-SMS_OPT_OUT_COUNTRIES = frozenset({"US"})
 
 
 class RenderedMessage(BaseModel):
@@ -100,9 +100,12 @@ class MessageCatalog:
         locale: str,
         customer: Customer,
         items: Sequence[LineItem],
-        creditor: str = DEFAULT_CREDITOR,
+        creditor: Creditor = DEMO_CREDITOR,
         channel: Channel = Channel.EMAIL,
+        requires: frozenset[ContentRequirement] | None = None,
     ) -> RenderedMessage:
+        """Render one message; `requires` (default: the customer's law for the channel) says
+        which lines it must carry: the opt-out line, the creditor's tax identification."""
         if not _SAFE_NAME.match(template):
             raise MessageTemplateError(
                 f"template name {template!r} is invalid: expected lower-case words joined by _"
@@ -110,15 +113,24 @@ class MessageCatalog:
         if not items:
             raise MessageTemplateError(f"message {template!r} must list at least one invoice")
         language, format_locale = self._resolve(locale)
-        context = _context(format_locale, customer, items, creditor)
+        if requires is None:
+            requires = required_content(customer, channel)
+        context = _context(format_locale, customer, items, creditor.name)
+        context["opt_out"] = ContentRequirement.OPT_OUT in requires
+        context["creditor_tax_id"] = ""
+        if ContentRequirement.CREDITOR_TAX_ID in requires:
+            tax_id = creditor.tax_id_for(customer.country)
+            if tax_id is None:
+                raise MessageTemplateError(
+                    f"creditor {creditor.name!r} has no tax id for {customer.country}, "
+                    f"which the law there requires in every message (tax_ids.{customer.country})"
+                )
+            context["creditor_tax_id"] = tax_id
         if channel is Channel.EMAIL:
             subject = " ".join(self._render_part(language, template, "subject", context).split())
             text = self._render_part(language, template, "txt", context).strip() + "\n"
             html = self._render_part(language, template, "html", context).strip() + "\n"
         else:
-            context["opt_out"] = (
-                channel is Channel.SMS and customer.country.upper() in SMS_OPT_OUT_COUNTRIES
-            )
             subject, html = "", ""
             text = " ".join(self._render_part(language, template, "sms", context).split())
         digest = hashlib.sha256("\x00".join((subject, text, html)).encode()).hexdigest()
@@ -211,7 +223,7 @@ def render_message(
     locale: str,
     customer: Customer,
     items: Sequence[LineItem],
-    creditor: str = DEFAULT_CREDITOR,
+    creditor: Creditor = DEMO_CREDITOR,
     channel: Channel = Channel.EMAIL,
 ) -> RenderedMessage:
     """Render a shipped template in the customer's language (es_CO -> es; unknown -> en).
@@ -219,6 +231,16 @@ def render_message(
     Email gets subject, text and HTML; SMS and WhatsApp get the short `<name>.sms.j2` text.
     """
     return default_catalog().render(template, locale, customer, items, creditor, channel)
+
+
+def required_content(customer: Customer, channel: Channel) -> frozenset[ContentRequirement]:
+    """What the law of the customer's country (and state) asks every message on `channel` to say."""
+    profile = profile_for(customer.country, customer.subdivision)
+    return frozenset(
+        need
+        for rule in profile.content_for(ContactChannel(channel.value))
+        for need in rule.requires
+    )
 
 
 def template_names() -> list[str]:

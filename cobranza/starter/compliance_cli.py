@@ -200,3 +200,29 @@ def _cap(cap: ContactCap | ChannelCap | GapRule) -> str:
     per = cap.per.value if cap.per.value == "day" else f"{cap.week.value} week"
     what = "contact(s)" if isinstance(cap, ContactCap) else "different channel(s)"
     return f"at most {cap.max} {what} by {on} a {per}{after}"
+
+
+@compliance_app.command("templates")
+def templates(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(
+            help="a template folder laid out <lang>/<name>.<part>.j2 (default: shipped)"
+        ),
+    ] = None,
+) -> None:
+    """Check every template against the content rules of every shipped profile."""
+    # Imported here: rendering pulls in jinja and babel, which the other commands do without.
+    from cobranza.integrations.messages import TEMPLATES_DIR
+    from cobranza.integrations.template_check import templates_dir_problems
+
+    root = folder or TEMPLATES_DIR
+    if not root.is_dir():
+        typer.echo(f"{root}: no such folder", err=True)
+        raise typer.Exit(2)
+    problems = templates_dir_problems(root)
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{root}: every template carries what each profile's content rules require")
