@@ -1,0 +1,128 @@
+"""Bank statement and payment-evidence readers: every file becomes a `Statement` or an error.
+
+`read_statement(path)` recognises the format from the file's content (the suffix is only a
+last hint) and dispatches to the reader of that format; each reader is also public.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from cobranza.domain.statements import Statement, StatementFileError
+from cobranza.integrations.bank_files.bai2_records import read_bai2
+from cobranza.integrations.bank_files.camt import CAMT_NAMESPACE, read_camt
+from cobranza.integrations.bank_files.cfdi import CfdiInvoice, read_cfdi_invoice, read_cfdi_payment
+from cobranza.integrations.bank_files.cnab import read_cnab240
+from cobranza.integrations.bank_files.csv_mapping import CsvMapping, read_mapped_csv
+from cobranza.integrations.bank_files.ofx import read_ofx
+from cobranza.integrations.bank_files.spei_cep import read_spei_cep
+from cobranza.integrations.bank_files.swift_mt940 import read_mt940
+
+__all__ = [
+    "FORMATS",
+    "CfdiInvoice",
+    "CsvMapping",
+    "detect_format",
+    "read_bai2",
+    "read_camt",
+    "read_cfdi_invoice",
+    "read_cfdi_payment",
+    "read_cnab240",
+    "read_mapped_csv",
+    "read_mt940",
+    "read_ofx",
+    "read_spei_cep",
+    "read_statement",
+]
+
+FORMATS: dict[str, Callable[[Path], Statement]] = {
+    "camt": read_camt,
+    "mt940": read_mt940,
+    "bai2": read_bai2,
+    "ofx": read_ofx,
+    "cnab240": read_cnab240,
+    "spei_cep": read_spei_cep,
+    "cfdi": read_cfdi_payment,
+}
+_SUFFIXES = {
+    ".sta": "mt940",
+    ".mt940": "mt940",
+    ".940": "mt940",
+    ".bai": "bai2",
+    ".bai2": "bai2",
+    ".ofx": "ofx",
+    ".qfx": "ofx",
+    ".ret": "cnab240",
+    ".csv": "csv",
+}
+_XML_ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)[\s>/]")
+_XML_NAMESPACE = re.compile(rb'xmlns(?::\w+)?="([^"]+)"')
+
+
+def _detect_xml(head: bytes) -> str | None:
+    body = re.sub(rb"<\?.*?\?>|<!--.*?-->", b"", head, flags=re.S).lstrip()
+    root = _XML_ROOT.match(body)
+    if root is None:
+        return None
+    name = root.group(1)
+    if name == b"Document" and any(
+        CAMT_NAMESPACE.match(ns.decode("ascii", "replace")) for ns in _XML_NAMESPACE.findall(head)
+    ):
+        return "camt"
+    if name == b"SPEI_Tercero":
+        return "spei_cep"
+    if name == b"Comprobante":
+        return "cfdi"
+    return None
+
+
+def detect_format(path: Path) -> str | None:
+    """The format a file's content shows (camt, mt940, bai2, ofx, cnab240, spei_cep, cfdi)."""
+    try:
+        head = path.read_bytes()[:8192]
+    except OSError as exc:
+        raise StatementFileError(path.name, None, f"cannot read the file: {exc}") from exc
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    looks_xml = stripped.startswith(b"<") and b"<OFX>" not in head.upper()
+    if stripped.startswith(b"<?xml") or looks_xml:
+        found = _detect_xml(stripped)
+        if found:
+            return found
+    if stripped.startswith(b"OFXHEADER") or b"<OFX>" in head.upper():
+        return "ofx"
+    if stripped.startswith(b"01,"):
+        return "bai2"
+    text = head.decode("latin-1")
+    if re.search(r"^:20:", text, re.M) and re.search(r"^:(25|60F|61):", text, re.M):
+        return "mt940"
+    first = text.splitlines()[0] if text else ""
+    if len(first) <= 240 and first[:8].isdigit() and first[7] == "0" and len(first) > 140:
+        return "cnab240"
+    return None
+
+
+def read_statement(
+    path: Path, *, format: str | None = None, mapping: CsvMapping | None = None
+) -> Statement:
+    """Read any supported statement or payment-evidence file into a Statement.
+
+    `format` overrides detection (one of FORMATS or "csv"); a CSV needs its `mapping`.
+    """
+    chosen = format or detect_format(path)
+    if chosen is None and mapping is not None:
+        chosen = "csv"
+    if chosen is None:
+        chosen = _SUFFIXES.get(path.suffix.lower())
+    if chosen == "csv":
+        if mapping is None:
+            raise StatementFileError(
+                path.name, None, "a CSV statement needs its column mapping (CsvMapping)"
+            )
+        return read_mapped_csv(path, mapping)
+    if chosen is None or chosen not in FORMATS:
+        known = ", ".join([*FORMATS, "csv"])
+        what = f"format {chosen!r} is not one of {known}" if chosen else "unrecognised format"
+        raise StatementFileError(path.name, None, f"{what} (known: {known})")
+    return FORMATS[chosen](path)

@@ -20,7 +20,12 @@ from bai2.exceptions import IntegrityException, NotSupportedYetException, Parsin
 
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Direction, Statement, StatementFileError
-from cobranza.integrations.bank_files.assembly import StatementBuilder, minor_money, read_text
+from cobranza.integrations.bank_files.assembly import (
+    StatementBuilder,
+    check_control,
+    minor_money,
+    read_text,
+)
 
 _OPENING_LEDGER = "010"
 _CLOSING_LEDGER = "015"
@@ -51,6 +56,11 @@ def read_bai2(path: Path) -> Statement:
     rows = [row for _, row in numbered]
     if not rows or not rows[0].startswith("01,"):
         raise StatementFileError(path.name, 1, "a BAI2 file starts with a 01 file header record")
+    for number, row in numbered:
+        fields = row.split(",")
+        if fields[0] == "16" and len(fields) > 2 and not fields[2].strip().lstrip("+-").isdigit():
+            reason = f"transaction amount {fields[2]!r} is not a whole number of minor units"
+            raise StatementFileError(path.name, number, reason)
     try:
         parsed = bai2_parser.parse_from_lines(rows, check_integrity=True)
     except IntegrityException as exc:
@@ -103,10 +113,12 @@ def _statement(path: Path, parsed: Any, lines: _Lines) -> Statement:
                 if code in (_OPENING_LEDGER, _CLOSING_LEDGER) and item.amount is not None:
                     balance = minor_money(builder.source, header_line, int(item.amount), currency)
                     (openings if code == _OPENING_LEDGER else closings).append(balance)
+            first = len(builder.lines)
             for transaction in account.children:
                 line = lines.nth("16", transaction_index)
                 transaction_index += 1
                 _add(builder, number, currency, as_of, line, transaction)
+            _check_summaries(builder, account, currency, first, header_line, account_index)
             label = f"account {account_index} ({number}, as of {as_of})"
             builder.controls[f"{label} control total"] = str(account.trailer.account_control_total)
             builder.controls[f"{label} records"] = str(account.trailer.number_of_records)
@@ -123,6 +135,29 @@ def _statement(path: Path, parsed: Any, lines: _Lines) -> Statement:
         opening=openings[0] if single and openings else None,
         closing=closings[-1] if single and closings else None,
     )
+
+
+_SUMMARIES = {"100": Direction.CREDIT, "400": Direction.DEBIT}
+
+
+def _check_summaries(
+    builder: StatementBuilder, account: Any, currency: str, first: int, line: int, index: int
+) -> None:
+    """Type 100 (total credits) and 400 (total debits) summaries, with their item counts."""
+    credits, debits = builder.totals(currency, first)
+    entries = builder.lines[first:]
+    for item in account.header.summary_items:
+        code = str(item.type_code.code) if item.type_code else ""
+        direction = _SUMMARIES.get(code)
+        if direction is None or item.amount is None:
+            continue
+        name = f"account {index} total {direction.value}s (type {code})"
+        total = credits if direction is Direction.CREDIT else debits
+        declared = minor_money(builder.source, line, int(item.amount), currency)
+        check_control(builder, line, name, declared, total)
+        if item.item_count is not None:
+            count = sum(1 for e in entries if e.direction is direction)
+            check_control(builder, line, f"{name} items", int(item.item_count), count)
 
 
 def _add(

@@ -1,0 +1,116 @@
+"""MT940 statements: each balances (:60F: + entries = :62F:) or the file is refused."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from cobranza.domain.statements import Direction, StatementFileError
+from cobranza.integrations.bank_files import read_mt940
+from cobranza.integrations.bank_files.swift_mt940 import parse_details
+
+from .figures import FIXTURES, copy_with, line_containing, totals
+
+
+def test_rabobank_two_statements_balance_and_structured_86() -> None:
+    statement = read_mt940(FIXTURES / "mt940/rabobank_iban_nl.sta")
+    assert len(statement.lines) == 4
+    assert totals(statement) == ({}, {"EUR": "70.00"})
+    assert str(statement.opening_balance) == "1000.00 EUR"
+    assert str(statement.closing_balance) == "930.00 EUR"
+    assert statement.controls == {
+        "statement 1 closing balance (:60F: + entries = :62F:)": "965.00 EUR",
+        "statement 2 closing balance (:60F: + entries = :62F:)": "930.00 EUR",
+    }
+    first, second = statement.lines[:2]
+    assert first.reference == "01-01-2013 12:00 0030000987654321"  # /EREF/
+    assert first.counterparty_name == "CONTRA ACCOUNT HOLDER"  # /NAME/ wrapped over two lines
+    assert first.counterparty_account == "NL70ABNA0987654321"
+    assert first.booked_on == date(2013, 1, 1)
+    assert second.remittance == "Reference 201301234"  # /REMI/
+    assert second.counterparty_name == "JOHN DOE"
+    assert all(line.direction is Direction.DEBIT for line in statement.lines)
+
+
+def test_ing_sample_whose_entries_do_not_reach_its_closing_balance_is_refused() -> None:
+    with pytest.raises(StatementFileError) as refused:
+        read_mt940(FIXTURES / "mt940/ing_nl.sta")
+    assert refused.value.line == 26  # the :62F: line
+    assert refused.value.reason == (
+        "statement 1 closing balance (:60F: + entries = :62F:): the file declares 3.47 EUR, "
+        "its entries give -45.59 EUR"
+    )
+
+
+def test_cmxl_sample_in_deutsche_mark_is_refused_at_its_opening_balance() -> None:
+    with pytest.raises(StatementFileError) as refused:
+        read_mt940(FIXTURES / "mt940/generic_de_cmxl.sta")
+    assert refused.value.line == 4
+    assert "unknown currency 'DEM'" in refused.value.reason
+
+
+def test_cmxl_eur_and_pln_statements_with_gv_subfields() -> None:
+    statement = read_mt940(FIXTURES / "derived/generic_de_cmxl_eur_pln.sta")
+    assert len(statement.lines) == 5
+    assert totals(statement) == (
+        {"EUR": "3000.00", "PLN": "20040.00"},
+        {"EUR": "800.00", "PLN": "10000.00"},
+    )
+    assert statement.currency is None and statement.opening_balance is None
+    assert statement.controls == {
+        "statement 1 closing balance (:60F: + entries = :62F:)": "4387.95 EUR",
+        "statement 2 closing balance (:60F: + entries = :62F:)": "50040.00 PLN",
+    }
+    rent = statement.lines[0]
+    assert (rent.remittance, rent.counterparty_name) == ("Miete November", "MUELLER")
+    assert rent.counterparty_account == "234567"  # ?31
+    assert rent.bank_code == "008"
+    assert (rent.booked_on, rent.value_on) == (date(2002, 11, 2), date(2002, 11, 1))
+    polish = statement.lines[2]
+    assert polish.counterparty_account == "PL08106000760000777777777777"  # ?38
+    assert "FAKTURA 333/2003." in polish.remittance
+    assert polish.entry_id == "mt940:BPHKPLPK/320000546101:8327000090031789"
+
+
+def test_sepa_keys_inside_gv_purpose() -> None:
+    details = parse_details("166?00SEPA-UEBERWEISUNG?20EREF+RE-2024-0042?21SVWZ+Rechnung 42?32ACME")
+    assert details.reference == "RE-2024-0042"
+    assert details.remittance == "Rechnung 42"
+    assert details.counterparty_name == "ACME"
+
+
+def test_corrupted_amount_in_a_later_entry_refuses_the_whole_file(tmp_path: Path) -> None:
+    bad = copy_with(
+        tmp_path,
+        "mt940/rabobank_iban_nl.sta",
+        ":61:130109D000000000010,00",
+        ":61:130109D0000000000I0,00",
+    )
+    with pytest.raises(StatementFileError) as refused:
+        read_mt940(bad)
+    assert refused.value.file == "rabobank_iban_nl.sta"
+    assert refused.value.line == line_containing(bad, "0000000000I0,00")
+    assert refused.value.reason.startswith("entry :61: is not value date")
+
+
+def test_wrong_closing_balance_names_the_62F_line(tmp_path: Path) -> None:
+    bad = copy_with(
+        tmp_path, "mt940/rabobank_iban_nl.sta", "EUR000000000930,00", "EUR000000000931,00"
+    )
+    with pytest.raises(StatementFileError) as refused:
+        read_mt940(bad)
+    assert refused.value.line == 25
+    assert "declares 931.00 EUR, its entries give 930.00 EUR" in refused.value.reason
+
+
+def test_overlapping_statement_gives_the_same_entry_ids(tmp_path: Path) -> None:
+    whole = read_mt940(FIXTURES / "mt940/rabobank_iban_nl.sta")
+    rows = (FIXTURES / "mt940/rabobank_iban_nl.sta").read_text().splitlines()
+    second_only = tmp_path / "second.sta"
+    second_only.write_text("\n".join(rows[13:]) + "\n")
+    again = read_mt940(second_only)
+    assert [e.entry_id for e in again.lines] == [e.entry_id for e in whole.lines[2:]]
+    assert read_mt940(FIXTURES / "mt940/rabobank_iban_nl.sta") == whole
+    assert len({e.entry_id for e in whole.lines}) == 4
