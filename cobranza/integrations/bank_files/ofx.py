@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -40,7 +41,10 @@ def read_ofx(path: Path) -> Statement:
             )
     fitid_lines = {m.group(1).strip(): _line_at(text, m.start()) for m in _FITID.finditer(text)}
     try:
-        parsed = OfxParser.parse(io.BytesIO(text.encode("utf-8")))
+        with warnings.catch_warnings():
+            # ofxparse calls BeautifulSoup's findAll, deprecated in bs4 4.x; nothing to act on.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            parsed = OfxParser.parse(io.BytesIO(text.encode("utf-8")))
     except Exception as exc:  # ofxparse raises its own and bare exceptions alike
         raise StatementFileError(path.name, None, f"not a readable OFX file: {exc}") from exc
     account = parsed.account

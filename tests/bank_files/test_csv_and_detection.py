@@ -1,0 +1,90 @@
+"""CSV through a declared mapping, and read_statement's detection of every fixture's format."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from cobranza.domain.statements import StatementFileError
+from cobranza.integrations.bank_files import CsvMapping, detect_format, read_statement
+
+from .figures import FIXTURES, copy_with, totals
+
+MAPPING = FIXTURES / "csv/bank_export_es.yaml"
+
+
+def test_csv_with_spanish_number_format_and_credit_debit_columns() -> None:
+    statement = read_statement(
+        FIXTURES / "csv/bank_export_es.csv", mapping=CsvMapping.from_yaml(MAPPING)
+    )
+    assert len(statement.lines) == 3
+    assert totals(statement) == ({"MXN": "11234.50"}, {"MXN": "15.00"})
+    assert statement.account == "0021800012345678901"  # leading zeros kept
+    first = statement.lines[0]
+    assert (first.reference, first.counterparty_name) == ("FAC-00123", "ACME SA DE CV")
+    assert (first.booked_on, first.line) == (date(2024, 3, 2), 2)
+
+
+def test_csv_with_a_bad_date_names_file_line_and_column(tmp_path: Path) -> None:
+    bad = copy_with(tmp_path, "csv/bank_export_es.csv", "05/03/2024", "2024-03-05")
+    with pytest.raises(StatementFileError) as refused:
+        read_statement(bad, mapping=CsvMapping.from_yaml(MAPPING))
+    assert str(refused.value) == (
+        "bank_export_es.csv:4: column 'Fecha': '2024-03-05' is not a date in the format %d/%m/%Y"
+    )
+
+
+def test_csv_with_a_bad_amount_names_its_column(tmp_path: Path) -> None:
+    bad = copy_with(tmp_path, "csv/bank_export_es.csv", "1.234,50", "1.234,5O")
+    with pytest.raises(StatementFileError) as refused:
+        read_statement(bad, mapping=CsvMapping.from_yaml(MAPPING))
+    assert (refused.value.line, refused.value.reason) == (
+        2,
+        "column 'Abono': '1.234,5O' is not an amount",
+    )
+
+
+def test_mapping_file_with_both_amount_styles_is_refused_with_its_line(tmp_path: Path) -> None:
+    bad = copy_with(
+        tmp_path, "csv/bank_export_es.yaml", "credit: Abono", "amount: Importe\ncredit: Abono"
+    )
+    with pytest.raises(StatementFileError) as refused:
+        CsvMapping.from_yaml(bad)
+    assert refused.value.file == "bank_export_es.yaml"
+    assert "give either `amount` or both `credit` and `debit`" in refused.value.reason
+
+
+EXPECTED_FORMATS = {
+    "bai2": "bai2",
+    "camt": "camt",
+    "cfdi40": "cfdi",
+    "cnab": "cnab240",
+    "mt940": "mt940",
+    "ofx": "ofx",
+    "spei_cep": "spei_cep",
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for folder in EXPECTED_FORMATS for p in (FIXTURES / folder).iterdir()),
+    ids=lambda p: p.name,
+)
+def test_format_is_detected_from_content(path: Path, tmp_path: Path) -> None:
+    hidden = tmp_path / "upload.bin"  # no suffix to lean on
+    hidden.write_bytes(path.read_bytes())
+    assert detect_format(hidden) == EXPECTED_FORMATS[path.parent.name]
+
+
+def test_read_statement_dispatches_and_refuses_the_unknown(tmp_path: Path) -> None:
+    statement = read_statement(FIXTURES / "bai2/svb_us.bai2")
+    assert statement.format == "bai2" and len(statement.lines) == 2
+    unknown = tmp_path / "notes.txt"
+    unknown.write_text("hello\n")
+    with pytest.raises(StatementFileError) as refused:
+        read_statement(unknown)
+    assert refused.value.reason.startswith("unrecognised format")
+    with pytest.raises(StatementFileError, match="needs its column mapping"):
+        read_statement(FIXTURES / "csv/bank_export_es.csv")
