@@ -99,3 +99,42 @@ def test_closing_balance_that_does_not_add_up_is_refused(tmp_path: Path) -> None
         "closing balance (opening + credits - debits): the file declares 27.01 EUR, "
         "its entries give 27.00 EUR"
     )
+
+
+def _with_detail_amounts(tmp_path: Path, amounts: list[str]) -> Path:
+    text = (FIXTURES / "camt/camt054.001.02.xml").read_text().replace("</Refs>", "</Refs>@@")
+    for amount in amounts:
+        text = text.replace(
+            "@@", f'<AmtDtls><TxAmt><Amt Ccy="SEK">{amount}</Amt></TxAmt></AmtDtls>', 1
+        )
+    target = tmp_path / "camt054_split.xml"
+    target.write_text(text)
+    return target
+
+
+def test_batch_entry_with_detail_amounts_becomes_one_line_per_payment(tmp_path: Path) -> None:
+    statement = read_camt(_with_detail_amounts(tmp_path, ["50000", "50000", "100000"]))
+    assert [str(e.amount) for e in statement.lines] == [
+        "50000.00 SEK",
+        "50000.00 SEK",
+        "100000.00 SEK",
+    ]
+    assert [e.reference for e in statement.lines] == [
+        "ISR ref number V1",
+        "ISR ref number V2",
+        "Ref number V3 block 1",
+    ]
+    assert [e.entry_id for e in statement.lines] == [
+        f"camt:CH2801234000123456789:AAAASESS-FP-ACCR001/{n}" for n in (1, 2, 3)
+    ]
+    assert totals(statement) == ({}, {"SEK": "200000.00"})
+
+
+def test_detail_amounts_that_do_not_add_up_to_the_entry_are_refused(tmp_path: Path) -> None:
+    bad = _with_detail_amounts(tmp_path, ["50000", "50000", "99999"])
+    with pytest.raises(StatementFileError) as refused:
+        read_camt(bad)
+    assert refused.value.line == line_containing(bad, "<Ntry>")
+    assert refused.value.reason == (
+        "the entry's transaction details add up to 199999.00 SEK, the entry says 200000.00 SEK"
+    )
