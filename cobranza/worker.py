@@ -12,11 +12,13 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from cobranza.activities.charging import ChargingActivities
 from cobranza.activities.collection import CollectionActivities
 from cobranza.activities.contact import ContactActivities
 from cobranza.domain.creditor import DEMO_CREDITOR, Creditor
 from cobranza.domain.invoice import Channel
 from cobranza.integrations.channels import ChannelMessenger
+from cobranza.integrations.gateway import SANDBOX_API_KEY, StripeGateway
 from cobranza.integrations.http_clients import HttpCrm, HttpErp, HttpGateway
 from cobranza.integrations.sandbox.twilio import (
     SANDBOX_ACCOUNT_SID,
@@ -55,6 +57,9 @@ class Endpoints:
     sms_from: str = SANDBOX_SMS_FROM
     whatsapp_from: str | None = None
     status_callback_url: str | None = None
+    # The card gateway: None means the sandbox's Stripe emulator at `http_url`/gateway.
+    gateway_api_base: str | None = None
+    gateway_api_key: str = SANDBOX_API_KEY
 
     @classmethod
     def for_sandbox(cls, sandbox: Sandbox) -> Endpoints:
@@ -112,6 +117,21 @@ async def collection_activities(
             await client.aclose()
 
 
+@asynccontextmanager
+async def charging_activities(
+    store: Store, endpoints: Endpoints
+) -> AsyncIterator[ChargingActivities]:
+    """The charge activity wired to the Stripe-compatible gateway of `endpoints`."""
+    if endpoints.gateway_api_base is None:
+        gateway = StripeGateway.for_sandbox(endpoints.http_url)
+    else:
+        gateway = StripeGateway(endpoints.gateway_api_base, endpoints.gateway_api_key)
+    try:
+        yield ChargingActivities(store=store, gateway=gateway)
+    finally:
+        await gateway.aclose()
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox every worker and replayer uses, so replays see what production saw."""
     # Our own pure modules and these libraries are safe to share with the sandbox: passing
@@ -136,13 +156,20 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 def build_worker(
-    client: Client, activities: CollectionActivities, task_queue: str = TASK_QUEUE
+    client: Client,
+    activities: CollectionActivities,
+    task_queue: str = TASK_QUEUE,
+    charging: ChargingActivities | None = None,
 ) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[InvoiceCollectionWorkflow, ContactGateWorkflow],
-        activities=[*activities.all(), *ContactActivities(client).all()],
+        activities=[
+            *activities.all(),
+            *ContactActivities(client).all(),
+            *(charging.all() if charging is not None else []),
+        ],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=64,
     )
@@ -157,7 +184,10 @@ async def run_worker(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve `task_queue` until `stop` is set (or forever): the process `cobranza worker` runs."""
-    async with collection_activities(store, endpoints) as activities:
-        worker = build_worker(client, activities, task_queue)
+    async with (
+        collection_activities(store, endpoints) as activities,
+        charging_activities(store, endpoints) as charging,
+    ):
+        worker = build_worker(client, activities, task_queue, charging)
         async with worker:
             await (stop or asyncio.Event()).wait()

@@ -12,7 +12,13 @@ from temporalio.testing import WorkflowEnvironment
 from cobranza.integrations.sandbox.server import Sandbox
 from cobranza.starter.temporal_env import start_server
 from cobranza.store.store import Store
-from cobranza.worker import TASK_QUEUE, Endpoints, build_worker, collection_activities
+from cobranza.worker import (
+    TASK_QUEUE,
+    Endpoints,
+    build_worker,
+    charging_activities,
+    collection_activities,
+)
 
 STATE_DIR = Path(".cobranza")
 
@@ -55,8 +61,11 @@ async def local_stack(
                 yield stack
                 return
             endpoints = Endpoints.for_sandbox(sandbox)
-            async with collection_activities(store, endpoints) as activities:
-                worker = build_worker(env.client, activities, task_queue)
+            async with (
+                collection_activities(store, endpoints) as activities,
+                charging_activities(store, endpoints) as charging,
+            ):
+                worker = build_worker(env.client, activities, task_queue, charging)
                 async with worker:
                     yield stack
     finally:
