@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
 from cobranza.domain.charges import ChargeStatus
 from cobranza.domain.declines import CardNetwork, Decline, DeclineCategory, classify
 from cobranza.domain.declines_file import load_retry_rules
+from cobranza.domain.invoice import Customer, Invoice
+from cobranza.domain.local_methods import CollectionAccounts, LocalMethod, is_valid_clabe
+from cobranza.domain.money import Money
 from cobranza.integrations.errors import (
     IdempotencyConflict,
     PermanentIntegrationError,
     TransientIntegrationError,
 )
-from cobranza.integrations.gateway import StripeGateway
+from cobranza.integrations.gateway import StripeGateway, payment_reference
 from cobranza.integrations.sandbox.gateway import GatewayBook
 from cobranza.integrations.sandbox.server import Sandbox
 
@@ -174,3 +177,21 @@ async def test_other_client_errors_are_permanent(sandbox: Sandbox, token: str, s
             await adapter.charge(charge_request(token))
     assert raised.value.status_code == status
     assert not isinstance(raised.value, IdempotencyConflict)
+
+
+async def test_payment_reference_comes_from_the_adapter(sandbox: Sandbox) -> None:
+    accounts = CollectionAccounts(beneficiary="Cobranza Demo SA", spei_bank="646")
+    customer = Customer(customer_id="C-7", country="MX", timezone="America/Mexico_City")
+    invoice = Invoice(
+        invoice_id="F-100",
+        customer=customer,
+        amount=Money(minor=125_000, currency="MXN"),
+        issued_on=date(2026, 3, 1),
+        due_on=date(2026, 3, 31),
+    )
+    async with StripeGateway.for_sandbox(sandbox.http_url, accounts=accounts) as adapter:
+        reference = payment_reference(invoice, adapter)
+    assert reference is not None and reference.method is LocalMethod.SPEI
+    assert is_valid_clabe(reference.value) and reference.amount == invoice.amount
+    async with StripeGateway.for_sandbox(sandbox.http_url) as without_accounts:
+        assert payment_reference(invoice, without_accounts) is None
