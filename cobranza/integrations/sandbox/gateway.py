@@ -20,12 +20,8 @@ read every charge made, so a test can assert "charged once".
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
-import threading
 import time
-import weakref
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
@@ -36,146 +32,29 @@ from pydantic import BaseModel, Field
 
 from cobranza.domain.errors import UnknownCurrency
 from cobranza.domain.money import normalise_currency
+from cobranza.integrations.sandbox.gateway_book import (
+    DEFAULT_HOLD_S,
+    IDEMPOTENCY_HEADER,
+    REPLAY_HEADER,
+    SANDBOX_API_KEY,
+    SANDBOX_WEBHOOK_SECRET,
+    SIGNATURE_HEADER,
+    ChargeRecord,
+    GatewayBook,
+    PaymentMethodRecord,
+    WebhookDelivery,
+    WebhookEndpoint,
+    fingerprint,
+    gateway_book,
+    lookup_method,
+    sign_payload,
+    token_behaviour,
+)
 from cobranza.integrations.sandbox.state import (
     IdempotencyConflictError,
     SandboxState,
     StoredResponse,
 )
-
-SANDBOX_API_KEY = "sk_test_cobranza_sandbox"
-SANDBOX_WEBHOOK_SECRET = "whsec_cobranza_sandbox"
-SIGNATURE_HEADER = "Stripe-Signature"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-REPLAY_HEADER = "Idempotent-Replayed"
-DEFAULT_HOLD_S = 30.0
-
-# Stripe decline code behind a Visa response code, and the other way round.
-_VISA_TO_DECLINE = {
-    "04": "pickup_card",
-    "05": "do_not_honor",
-    "14": "incorrect_number",
-    "41": "lost_card",
-    "43": "stolen_card",
-    "46": "invalid_account",
-    "51": "insufficient_funds",
-    "54": "expired_card",
-    "57": "transaction_not_allowed",
-    "61": "card_velocity_exceeded",
-    "91": "issuer_not_available",
-    "N7": "incorrect_cvc",
-    "R0": "stop_payment_order",
-    "R1": "revocation_of_authorization",
-}
-_DECLINE_TO_VISA = {code: visa for visa, code in _VISA_TO_DECLINE.items()}
-_MC_ADVICE_TO_DECLINE = {
-    "01": "new_account_information_available",
-    "02": "try_again_later",
-    "03": "do_not_honor",
-    "21": "revocation_of_authorization",
-}
-_BRANDS = {"visa": "4242", "mastercard": "4444", "amex": "8431"}
-
-
-Outcome = Literal["succeeded", "declined", "processing", "timeout"]
-
-
-class TestMethod(BaseModel):
-    """What a test token does when charged."""
-
-    outcome: Outcome
-    brand: str = "visa"
-    kind: Literal["card", "us_bank_account"] = "card"
-    decline_code: str | None = None
-    network_decline_code: str | None = None
-    network_advice_code: str | None = None
-
-
-def test_method(token: str) -> TestMethod | None:
-    """The behaviour of a test token, or None when the token is not one."""
-    if token.startswith("pm_card_") and token.removeprefix("pm_card_") in _BRANDS:
-        return TestMethod(outcome="succeeded", brand=token.removeprefix("pm_card_"))
-    if token == "pm_processing":
-        return TestMethod(outcome="processing", brand="bank", kind="us_bank_account")
-    if token == "pm_timeout":
-        return TestMethod(outcome="timeout")
-    if token.startswith("pm_decline_visa_"):
-        code = token.removeprefix("pm_decline_visa_").upper()
-        return TestMethod(
-            outcome="declined",
-            decline_code=_VISA_TO_DECLINE.get(code, "generic_decline"),
-            network_decline_code=code,
-        )
-    if token.startswith("pm_decline_mc_advice_"):
-        advice = token.removeprefix("pm_decline_mc_advice_")
-        return TestMethod(
-            outcome="declined",
-            brand="mastercard",
-            decline_code=_MC_ADVICE_TO_DECLINE.get(advice, "try_again_later"),
-            network_advice_code=advice,
-        )
-    if token.startswith("pm_decline_") and len(token) > len("pm_decline_"):
-        code = token.removeprefix("pm_decline_")
-        return TestMethod(
-            outcome="declined", decline_code=code, network_decline_code=_DECLINE_TO_VISA.get(code)
-        )
-    return None
-
-
-class PaymentMethodRecord(BaseModel):
-    id: str
-    token: str
-    customer: str | None
-    behaviour: TestMethod
-    fingerprint: str
-    created: int
-
-    def to_stripe(self) -> dict[str, Any]:
-        b = self.behaviour
-        detail: dict[str, Any] = {"fingerprint": self.fingerprint, "last4": self._last4()}
-        if b.kind == "card":
-            detail |= {"brand": b.brand, "exp_month": 12, "exp_year": 2034, "funding": "credit"}
-        else:
-            detail |= {"bank_name": "SANDBOX BANK", "account_type": "checking"}
-        return {
-            "id": self.id,
-            "object": "payment_method",
-            "type": b.kind,
-            "customer": self.customer,
-            "created": self.created,
-            "livemode": False,
-            b.kind: detail,
-        }
-
-    def _last4(self) -> str:
-        return _BRANDS.get(self.behaviour.brand, self.fingerprint[-4:])
-
-
-class ChargeRecord(BaseModel):
-    """One charge the gateway made: every confirmation of an intent makes exactly one."""
-
-    id: str
-    payment_intent: str
-    amount: int
-    currency: str
-    customer: str | None
-    payment_method: str
-    status: Literal["succeeded", "failed", "pending"]
-    idempotency_key: str | None
-    created: int
-
-
-class WebhookDelivery(BaseModel):
-    event_id: str
-    type: str
-    payment_intent: str
-    url: str
-    status_code: int | None = None
-    error: str | None = None
-
-
-class WebhookEndpoint(BaseModel):
-    url: str = Field(min_length=1)
-    secret: str = Field(default=SANDBOX_WEBHOOK_SECRET, min_length=1)
 
 
 class HoldRequest(BaseModel):
@@ -188,107 +67,22 @@ class SettleRequest(BaseModel):
     decline_code: str = "insufficient_funds"
 
 
-class GatewayBook:
-    """The emulator's memory: methods, intents, charges, webhooks and held answers."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Condition()
-        self.clear()
-
-    def clear(self) -> None:
-        with self._lock:
-            self.methods: dict[str, PaymentMethodRecord] = {}
-            self.intents: dict[str, dict[str, Any]] = {}
-            self.charge_list: list[ChargeRecord] = []
-            self.deliveries: list[WebhookDelivery] = []
-            self.endpoint: WebhookEndpoint | None = None
-            self._holds_left = 0
-            self._hold_s = DEFAULT_HOLD_S
-            self._release_generation = getattr(self, "_release_generation", 0) + 1
-            self._lock.notify_all()
-
-    # -- read-outs for tests --------------------------------------------------------------
-
-    def charges(self, idempotency_key: str | None = None) -> list[ChargeRecord]:
-        with self._lock:
-            return [
-                c
-                for c in self.charge_list
-                if idempotency_key is None or c.idempotency_key == idempotency_key
-            ]
-
-    def wait_for_charges(self, count: int, timeout: float = 10.0) -> list[ChargeRecord]:
-        """Block until at least `count` charges were made; TimeoutError otherwise."""
-        with self._lock:
-            if not self._lock.wait_for(lambda: len(self.charge_list) >= count, timeout):
-                raise TimeoutError(f"{len(self.charge_list)} charges after {timeout}s, not {count}")
-            return list(self.charge_list)
-
-    # -- holding answers ------------------------------------------------------------------
-
-    def hold(self, count: int, seconds: float = DEFAULT_HOLD_S) -> None:
-        """Hold the answer of the next `count` new charges until `release()` (or `seconds`)."""
-        with self._lock:
-            self._holds_left, self._hold_s = count, seconds
-
-    def release(self) -> None:
-        with self._lock:
-            self._holds_left = 0
-            self._release_generation += 1
-            self._lock.notify_all()
-
-    def take_hold(self, forced: bool) -> tuple[int, float] | None:
-        with self._lock:
-            if forced:
-                return self._release_generation, DEFAULT_HOLD_S
-            if self._holds_left > 0:
-                self._holds_left -= 1
-                return self._release_generation, self._hold_s
-            return None
-
-    def wait_released(self, generation: int, seconds: float) -> None:
-        with self._lock:
-            self._lock.wait_for(lambda: self._release_generation != generation, seconds)
-
-    # -- records ---------------------------------------------------------------------------
-
-    def set_charge_status(self, charge_id: str, status: Literal["succeeded", "failed"]) -> None:
-        with self._lock:
-            for i, charge in enumerate(self.charge_list):
-                if charge.id == charge_id:
-                    self.charge_list[i] = charge.model_copy(update={"status": status})
-
-    def add_charge(self, charge: ChargeRecord) -> None:
-        with self._lock:
-            self.charge_list.append(charge)
-            self._lock.notify_all()
-
-
-_books: weakref.WeakKeyDictionary[SandboxState, GatewayBook] = weakref.WeakKeyDictionary()
-_books_lock = threading.Lock()
-
-
-def gateway_book(state: SandboxState) -> GatewayBook:
-    """The gateway emulator's memory inside a sandbox (one per `SandboxState`)."""
-    with _books_lock:
-        book = _books.get(state)
-        if book is None:
-            book = _books[state] = GatewayBook()
-        return book
-
-
-def sign_payload(secret: str, payload: str, timestamp: int) -> str:
-    """Stripe's signature header: `t=<unix time>,v1=<hex HMAC-SHA256 of "t.payload">`."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
 class _BadRequest(Exception):
     def __init__(self, status: int, kind: str, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.response = JSONResponse(
             {"error": {"type": kind, "message": message, **extra}}, status_code=status
         )
+
+
+__all__ = [
+    "SANDBOX_API_KEY",
+    "SANDBOX_WEBHOOK_SECRET",
+    "GatewayBook",
+    "build_gateway_router",
+    "gateway_book",
+    "sign_payload",
+]
 
 
 def build_gateway_router(state: SandboxState) -> APIRouter:
@@ -347,7 +141,7 @@ def build_gateway_router(state: SandboxState) -> APIRouter:
                     param="customer",
                     code="parameter_missing",
                 )
-            behaviour = test_method(method_id)
+            behaviour = token_behaviour(method_id)
             existing = book.methods.get(method_id)
             if behaviour is None and existing is None:
                 raise _missing("payment_method", method_id)
@@ -371,7 +165,7 @@ def build_gateway_router(state: SandboxState) -> APIRouter:
                     token=method_id,
                     customer=customer,
                     behaviour=behaviour,
-                    fingerprint=_fingerprint(method_id),
+                    fingerprint=fingerprint(method_id),
                     created=int(time.time()),
                 )
             book.methods[record.id] = record
@@ -524,7 +318,7 @@ def _settle(
     state: SandboxState, book: GatewayBook, intent: dict[str, Any], body: SettleRequest
 ) -> StoredResponse:
     """A processing intent's final state; the answer is what its webhook carries."""
-    method = _lookup_method(book, intent["payment_method"])
+    method = lookup_method(book, intent["payment_method"])
     assert method is not None, "an intent is only created with a known method"
     charge_status: Literal["succeeded", "failed"] = (
         "succeeded" if body.outcome == "succeeded" else "failed"
@@ -669,28 +463,10 @@ def _resolve_method(
                 param="payment_method",
             )
         return record
-    token = _lookup_method(book, method_id)
+    token = lookup_method(book, method_id)
     if token is None:
         raise _missing("payment_method", method_id)
     return token
-
-
-def _lookup_method(book: GatewayBook, method_id: str) -> PaymentMethodRecord | None:
-    """An attached method, or a test token used directly (as Stripe's test mode allows)."""
-    record = book.methods.get(method_id)
-    if record is not None:
-        return record
-    behaviour = test_method(method_id)
-    if behaviour is None:
-        return None
-    return PaymentMethodRecord(
-        id=method_id,
-        token=method_id,
-        customer=None,
-        behaviour=behaviour,
-        fingerprint=_fingerprint(method_id),
-        created=0,
-    )
 
 
 def _expanded(book: GatewayBook, intent: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
@@ -698,15 +474,10 @@ def _expanded(book: GatewayBook, intent: dict[str, Any], params: dict[str, str])
     expand = {v for k, v in params.items() if k.startswith("expand[")}
     if "payment_method" not in expand:
         return dict(intent)
-    method = _lookup_method(book, intent["payment_method"])
+    method = lookup_method(book, intent["payment_method"])
     if method is None:
         return dict(intent)
     return {**intent, "payment_method": method.to_stripe()}
-
-
-def _fingerprint(token: str) -> str:
-    """Stable per test card, like Stripe's per card number."""
-    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def _missing(kind: str, ident: str) -> _BadRequest:
