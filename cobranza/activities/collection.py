@@ -121,6 +121,7 @@ class CollectionActivities:
             scheduled_at=req.scheduled_at,
             content_sha256=rendered.content_sha256,
             recording=req.recording,
+            evidence=req.evidence,
         )
         if row.status == "sent" and row.provider_message_id:
             return MessageReceipt(

@@ -70,6 +70,7 @@ class Grant(BaseModel):
     profile: str | None
     joined: bool
     invoices: list[str]
+    desired_at: datetime | None = None  # when the slot's first contact was due
 
 
 class Claim(BaseModel):
@@ -221,6 +222,7 @@ class GateLedger(BaseModel):
             profile=self.profile.ref if self.profile else None,
             joined=first != workflow_id,
             invoices=[m.invoice_id for m in slot.active()],
+            desired_at=slot.desired_at,
         )
 
     def _prune(self, now: datetime) -> None:

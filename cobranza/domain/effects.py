@@ -76,6 +76,17 @@ class LineItem(BaseModel):
     payment_link: str | None = None
 
 
+class ContactEvidence(BaseModel):
+    """Why a message went when it did: the law applied, the rules that moved it, the grant."""
+
+    rule_set: str | None = Field(
+        default=None, description="compliance profile and version, e.g. 'BR-SP@v1'; None: none"
+    )
+    rules: list[str] = Field(default_factory=list, description="ids of the rules that moved it")
+    due_at: datetime | None = Field(default=None, description="when the policy wanted it out")
+    granted_at: datetime = Field(description="the first lawful instant it was granted")
+
+
 class MessageRequest(BaseModel):
     dedupe_key: str
     customer: Customer
@@ -85,6 +96,7 @@ class MessageRequest(BaseModel):
     step: str
     scheduled_at: datetime
     recording: Recording
+    evidence: ContactEvidence | None = None
 
 
 class MessageReceipt(BaseModel):

@@ -7,13 +7,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Engine, Table, delete, func, update
+from sqlalchemy import Engine, Table, delete, func, inspect, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, select
 
-from cobranza.domain.effects import InvoiceSnapshot, Recording, SequencedEntry
+from cobranza.domain.effects import ContactEvidence, InvoiceSnapshot, Recording, SequencedEntry
 from cobranza.domain.invoice import PaymentReceived
 from cobranza.domain.money import Money
 from cobranza.store.engine import WRITE_OPTION, make_engine
@@ -60,6 +60,7 @@ class Store:
 
     def create_all(self) -> None:
         SQLModel.metadata.create_all(self.engine, tables=list(STORE_TABLES))
+        add_missing_columns(self.engine, list(STORE_TABLES))
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -88,12 +89,13 @@ class Store:
         scheduled_at: datetime,
         content_sha256: str,
         recording: Recording | None = None,
+        evidence: ContactEvidence | None = None,
     ) -> MessageRow:
         """Claim a message before sending it; returns the existing row when already claimed.
 
         A retried activity reads `status`: 'sent' means the customer already has it.
         """
-        values = {
+        values: dict[str, Any] = {
             "dedupe_key": dedupe_key,
             "tenant": tenant,
             "customer_id": customer_id,
@@ -106,6 +108,13 @@ class Store:
             "content_sha256": content_sha256,
             "status": "sending",
         }
+        if evidence is not None:
+            values |= {
+                "rule_set": evidence.rule_set,
+                "rules": list(evidence.rules),
+                "due_at": evidence.due_at,
+                "granted_at": evidence.granted_at,
+            }
         with self._writing() as conn:
             self._insert_ignoring(conn, MessageRow, values, ["dedupe_key"])
             self._apply(conn, recording)
@@ -397,3 +406,29 @@ def _equal(model: type[SQLModel], **values: str | None) -> list[ColumnElement[bo
 
 def _snapshot(row: InvoiceRow) -> InvoiceSnapshot:
     return InvoiceSnapshot.model_validate(row.model_dump())
+
+
+def add_missing_columns(engine: Engine, tables: Sequence[Table]) -> list[str]:
+    """Bring a store made by an earlier version up to date: add its tables' new columns.
+
+    Only nullable columns are added (old rows get NULL); a new required column cannot be
+    invented for old rows, so that stops with the table and column named. Returns the
+    `table.column` names added.
+    """
+    inspector = inspect(engine)
+    added = []
+    with engine.begin() as conn:
+        for table in tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                if not column.nullable:
+                    raise RuntimeError(
+                        f"store {engine.url!r}: table {table.name!r} has no column "
+                        f"{column.name!r}, which is required: migrate or start a new store"
+                    )
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+                added.append(f"{table.name}.{column.name}")
+    return added

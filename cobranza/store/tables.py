@@ -120,6 +120,12 @@ class MessageRow(SQLModel, table=True):
     provider_message_id: str | None = None
     content_sha256: str
     status: str
+    # The evidence of a lawful contact: the law applied (profile@version), the rules that
+    # moved it, when the policy wanted it out and the instant the law granted.
+    rule_set: str | None = None
+    rules: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=True))
+    due_at: datetime | None = _instant(nullable=True)
+    granted_at: datetime | None = _instant(nullable=True)
 
 
 class PaymentRow(SQLModel, table=True):

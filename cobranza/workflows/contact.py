@@ -16,7 +16,13 @@ with workflow.unsafe.imports_passed_through():
     from cobranza.domain.compliance_profile import ContactChannel
     from cobranza.domain.contact_gate import Claim, ContactRequest, Grant, Withdrawal
     from cobranza.domain.contact_points import reachable_channels, unreachable_reason
-    from cobranza.domain.effects import LineItem, MessageReceipt, MessageRequest, Recording
+    from cobranza.domain.effects import (
+        ContactEvidence,
+        LineItem,
+        MessageReceipt,
+        MessageRequest,
+        Recording,
+    )
     from cobranza.domain.gate_calls import GateClaimCall, GateRequestCall, GateWithdrawCall
     from cobranza.domain.invoice import Channel, TimelineKind
     from cobranza.domain.lifecycle import Deferral, Lifecycle
@@ -140,6 +146,21 @@ class ContactDesk:
             payment_link=life.state.payment_link,
         )
 
+    def _evidence(
+        self, now: datetime, deferral: Deferral | None, details: dict[str, Any]
+    ) -> ContactEvidence:
+        """The law behind this contact, for the evidence log: profile, rules, due and granted."""
+        rules = deferral.rules if deferral else list(details.get("rules", []))
+        rule_set = deferral.profile if deferral else details.get("rule_set")
+        if rule_set is None and self._input.compliance is not None:
+            rule_set = self._input.compliance.ref
+        return ContactEvidence(
+            rule_set=rule_set,
+            rules=rules,
+            due_at=_instant(deferral.deferred_from if deferral else details.get("due_at")),
+            granted_at=_instant(details.get("granted_at")) or now,
+        )
+
     async def send(
         self,
         channel: Channel,
@@ -177,6 +198,7 @@ class ContactDesk:
             step=template,
             scheduled_at=now,
             recording=self._recording(),
+            evidence=self._evidence(now, deferral, details),
         )
         try:
             await workflow.execute_activity(
@@ -238,6 +260,11 @@ class ContactDesk:
         slot: dict[str, Any] = {"slot": grant.slot_id}
         if grant.rules:
             slot["rules"] = grant.rules
+        if grant.profile:
+            slot["rule_set"] = grant.profile
+        slot["granted_at"] = grant.at.isoformat()
+        if grant.rules and grant.desired_at is not None:
+            slot["due_at"] = grant.desired_at.isoformat()
         if claim.send:
             gate_key = f"customer-{inv.tenant}-{inv.customer.customer_id}:{grant.slot_id}"
             invoices = [i.invoice_id for i in claim.items]
@@ -303,3 +330,7 @@ class ContactDesk:
             retry_policy=RETRY,
             summary=f"Leave contact slot {grant.slot_id}",
         )
+
+
+def _instant(iso: str | None) -> datetime | None:
+    return datetime.fromisoformat(iso) if iso else None

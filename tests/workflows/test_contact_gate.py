@@ -249,6 +249,27 @@ async def test_twenty_invoices_same_instant_respect_caps(
     assert_within_chilean_caps(booked)
 
 
+async def test_every_message_keeps_the_evidence_of_the_law_applied(
+    cases: dict[str, asyncio.Task[GateCase]],
+) -> None:
+    """Content hash, channel, address, rule set and version, rules, granted and sent times,
+    provider message id: one row per contact in the evidence log."""
+    case = await cases["twenty"]
+    for sent in case.sent:
+        row = sent.row
+        assert row.rule_set == "CL@v1", row
+        assert row.granted_at is not None and row.sent_at is not None
+        assert row.granted_at <= row.sent_at
+        assert row.provider_message_id and row.content_sha256 and row.address
+    # The Sunday reminder was moved by the law, and its row says by which rule, from when.
+    moved = [s.row for s in case.reminders if s.row.rules]
+    assert moved, [s.row for s in case.reminders]
+    for row in moved:
+        assert row.due_at is not None and row.granted_at is not None
+        assert row.due_at < row.granted_at
+        assert all(rule.startswith("cl-") for rule in row.rules), row.rules
+
+
 SLOT_DEFERRED_NOT_JOINED = (
     "GateLedger._joinable only joins a slot granted on the request's own desired local day: "
     "the first invoice's day -3 reminder falls on a Sunday and is granted Monday 08:00, so "
