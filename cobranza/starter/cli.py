@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cobranza.api.cli import register as register_api_command
 from cobranza.domain.errors import DomainError
 from cobranza.domain.policy import Policy, explain
 from cobranza.domain.policy_file import PolicyFileError
@@ -40,6 +41,7 @@ policy_app = typer.Typer(no_args_is_help=True, help="Dunning policies.")
 app.add_typer(policy_app, name="policy")
 register_segment_commands(policy_app)
 app.add_typer(compliance_app, name="compliance")
+register_api_command(app)
 register_reconcile_commands(app)
 err = Console(stderr=True)
 out = Console()

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from cobranza.domain.invoice import InvoiceStatus
 from cobranza.domain.money import Money
 from cobranza.integrations.protocols import CrmTaskKind, ErpPostingKind
+from cobranza.integrations.sandbox.mercadopago import build_router as build_mercadopago_router
 from cobranza.integrations.sandbox.gateway import build_gateway_router
 from cobranza.integrations.sandbox.state import (
     CrmTaskRecord,
@@ -84,6 +85,7 @@ def build_app(state: SandboxState) -> FastAPI:
         return _error(409, "idempotency_error", "idempotency_key_reused", str(exc))
 
     app.include_router(build_router(state))
+    app.include_router(build_mercadopago_router(state))
     app.include_router(build_gateway_router(state))
 
     @app.get("/health")

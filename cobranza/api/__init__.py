@@ -1,0 +1,1 @@
+"""HTTP ingress: gateway webhooks in, verified, deduplicated and turned into workflow signals."""

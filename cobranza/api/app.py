@@ -1,0 +1,154 @@
+"""The FastAPI app: POST /webhooks/stripe and /webhooks/mercadopago, verified before anything.
+
+401: signature missing, wrong or outside the tolerance window (nothing is recorded).
+200: applied, ignored as stale or not ours to act on, or a duplicate of an event already handled.
+202: accepted into the exceptions queue for a person (unknown invoice, refund, unreadable event).
+503: our side could not act now (workflow service, payments API); the gateway retries later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from temporalio.service import RPCError
+
+from cobranza.api.ingress import Ingress, Receipt
+from cobranza.api.mercadopago import PROVIDER as MERCADOPAGO
+from cobranza.api.mercadopago import (
+    MercadoPagoApi,
+    MercadoPagoError,
+    PaymentDataError,
+    notification_event_id,
+    payment_event,
+)
+from cobranza.api.settings import ApiSettings
+from cobranza.api.signatures import (
+    MERCADOPAGO_HEADER,
+    MERCADOPAGO_REQUEST_ID,
+    STRIPE_HEADER,
+    SignatureRejected,
+    verify_mercadopago,
+    verify_stripe,
+)
+from cobranza.api.stripe_events import PROVIDER as STRIPE
+from cobranza.api.stripe_events import StripeEventError, parse_stripe_event
+from cobranza.store.money_in import queue_exception
+
+
+class BodyError(ValueError):
+    """A signed body that is not a JSON object."""
+
+
+def build_app(
+    settings: ApiSettings, ingress: Ingress, mercadopago: MercadoPagoApi | None = None
+) -> FastAPI:
+    app = FastAPI(title="cobranza ingress", docs_url="/docs", redoc_url=None)
+
+    @app.exception_handler(SignatureRejected)
+    async def rejected(request: Request, exc: SignatureRejected) -> JSONResponse:
+        return _error(401, str(exc))
+
+    @app.exception_handler(RPCError)
+    async def workflow_service_down(request: Request, exc: RPCError) -> JSONResponse:
+        return _error(503, f"workflow service: {exc.message}")
+
+    @app.exception_handler(MercadoPagoError)
+    async def payments_api_down(request: Request, exc: MercadoPagoError) -> JSONResponse:
+        return _error(503, str(exc))
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/webhooks/stripe")
+    async def stripe_webhook(request: Request) -> JSONResponse:
+        body = await request.body()
+        secret = _required(settings.stripe_webhook_secret, "STRIPE_WEBHOOK_SECRET")
+        verify_stripe(body, request.headers.get(STRIPE_HEADER), secret, settings.tolerance_s)
+        try:
+            event = parse_stripe_event(_json_object(body))
+        except (BodyError, StripeEventError) as exc:
+            return await _unreadable(ingress, STRIPE, body, str(exc))
+        return _answer(await ingress.accept(event))
+
+    @app.post("/webhooks/mercadopago")
+    async def mercadopago_webhook(request: Request) -> JSONResponse:
+        body = await request.body()
+        secret = _required(settings.mercadopago_webhook_secret, "MERCADOPAGO_WEBHOOK_SECRET")
+        try:
+            notification = _json_object(body)
+        except BodyError:
+            notification = {}
+        data = notification.get("data")
+        body_id = data.get("id") if isinstance(data, dict) else None
+        data_id = request.query_params.get("data.id") or (str(body_id) if body_id else None)
+        verify_mercadopago(
+            request.headers.get(MERCADOPAGO_HEADER),
+            data_id=data_id,
+            request_id=request.headers.get(MERCADOPAGO_REQUEST_ID),
+            secret=secret,
+            tolerance_s=settings.tolerance_s,
+        )
+        kind = notification.get("type") or request.query_params.get("type") or ""
+        if kind != "payment" or not data_id:
+            return JSONResponse({"outcome": "ignored", "detail": f"{kind or 'no'} type"}, 200)
+        if mercadopago is None:
+            return _error(503, "COBRANZA_MERCADOPAGO_ACCESS_TOKEN is not set: cannot fetch")
+        event_id = notification_event_id(notification, data_id)
+        action = str(notification.get("action") or "payment")
+        try:
+            event = payment_event(event_id, action, await mercadopago.payment(data_id))
+        except MercadoPagoError as exc:
+            if exc.transient:
+                raise
+            return await _unreadable(ingress, MERCADOPAGO, body, str(exc), event_id)
+        except PaymentDataError as exc:
+            return await _unreadable(ingress, MERCADOPAGO, body, str(exc), event_id)
+        return _answer(await ingress.accept(event))
+
+    return app
+
+
+def _required(secret: str | None, name: str) -> str:
+    if not secret:
+        raise SignatureRejected(f"COBRANZA_{name} is not set: no webhook can be verified")
+    return secret
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BodyError(f"body: not JSON ({exc})") from None
+    if not isinstance(parsed, dict):
+        raise BodyError("body: expected a JSON object")
+    return parsed
+
+
+async def _unreadable(
+    ingress: Ingress, provider: str, body: bytes, reason: str, key: str | None = None
+) -> JSONResponse:
+    """A signed event we cannot apply is kept for a person, keyed so a redelivery adds nothing."""
+    text = body.decode("utf-8", errors="replace")
+    await asyncio.to_thread(
+        queue_exception,
+        ingress.store,
+        source=f"webhook:{provider}",
+        key=key or f"sha256:{hashlib.sha256(body).hexdigest()}",
+        reason=f"unreadable {provider} event: {reason}",
+        payload={"body": text},
+    )
+    return JSONResponse({"outcome": "queued", "detail": reason}, 202)
+
+
+def _answer(receipt: Receipt) -> JSONResponse:
+    return JSONResponse(receipt.model_dump(mode="json"), status_code=receipt.status_code)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)

@@ -1,0 +1,183 @@
+"""From a verified gateway event to the invoice workflow: dedupe, route, signal or queue.
+
+Order of work for one event: claim its id in the store (a finished id is a duplicate and changes
+nothing), find the invoice, signal its workflow, then mark the id finished. Whatever cannot be
+applied to a running invoice (no invoice named, no such workflow, money for a closed invoice,
+a refund) goes to the exceptions queue for a person, so nothing that arrived is lost. A fault
+of our own (the workflow service unreachable) propagates: the gateway gets a 5xx and retries,
+and the unfinished claim lets that retry act.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from cobranza.api.events import EventAction, GatewayEvent
+from cobranza.domain.invoice import DisputeRequest, PaymentFailed, PaymentReceived
+from cobranza.store.money_in import queue_exception
+from cobranza.store.store import Store
+from cobranza.store.webhooks import (
+    EventStatus,
+    claim_event,
+    ensure_webhook_tables,
+    finish_event,
+    remember_refs,
+    workflow_for_refs,
+)
+from cobranza.workflows.invoice import InvoiceCollectionWorkflow
+
+ACTOR = "gateway webhook"
+
+
+class Receipt(BaseModel):
+    """The answer to one delivery: HTTP status, what happened, and to which invoice."""
+
+    status_code: int
+    outcome: str
+    event: str
+    workflow_id: str | None = None
+    detail: str = ""
+
+
+class Ingress:
+    """Applies gateway events to invoice workflows through the Temporal client."""
+
+    def __init__(self, client: Client, store: Store, default_tenant: str = "default") -> None:
+        self.client = client
+        self.store = store
+        self.default_tenant = default_tenant
+        ensure_webhook_tables(store)
+
+    async def accept(self, event: GatewayEvent) -> Receipt:
+        row = await asyncio.to_thread(
+            claim_event,
+            self.store,
+            provider=event.provider,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            received_at=datetime.now(UTC),
+        )
+        if EventStatus(row.status).is_final:
+            return Receipt(
+                status_code=200,
+                outcome="duplicate",
+                event=event.key,
+                workflow_id=row.workflow_id,
+                detail=f"already {row.status} ({row.deliveries} deliveries)",
+            )
+        status, workflow_id, detail = await self._act(event)
+        await asyncio.to_thread(
+            finish_event,
+            self.store,
+            provider=event.provider,
+            event_id=event.event_id,
+            status=status,
+            finished_at=datetime.now(UTC),
+            workflow_id=workflow_id,
+            detail=detail,
+        )
+        return Receipt(
+            status_code=202 if status is EventStatus.QUEUED else 200,
+            outcome=status.value,
+            event=event.key,
+            workflow_id=workflow_id,
+            detail=detail,
+        )
+
+    async def _act(self, event: GatewayEvent) -> tuple[EventStatus, str | None, str]:
+        if event.action is EventAction.IGNORE:
+            return EventStatus.IGNORED, None, f"{event.event_type} needs no action"
+        workflow_id = event.invoice.resolve(self.default_tenant) or await asyncio.to_thread(
+            workflow_for_refs, self.store, provider=event.provider, refs=event.refs
+        )
+        if workflow_id is None:
+            return await self._queue(
+                event, None, "the event names no invoice (invoice_id, tenant or workflow_id)"
+            )
+        if event.action is EventAction.REFUND:
+            return await self._queue(event, workflow_id, f"{event.reason}: review what is owed")
+        try:
+            await self._signal(workflow_id, event)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return await self._not_running(event, workflow_id)
+        await asyncio.to_thread(
+            remember_refs,
+            self.store,
+            provider=event.provider,
+            refs=event.refs,
+            workflow_id=workflow_id,
+        )
+        return EventStatus.SIGNALLED, workflow_id, f"{event.action.value} signalled"
+
+    async def _signal(self, workflow_id: str, event: GatewayEvent) -> None:
+        handle = self.client.get_workflow_handle(workflow_id)
+        if event.action is EventAction.PAYMENT_RECEIVED:
+            assert event.payment_id is not None and event.amount is not None
+            payment = PaymentReceived(
+                payment_id=event.payment_id,
+                amount=event.amount,
+                received_at=event.happened_at,
+                method=event.method,
+                reference=event.key,
+            )
+            await handle.signal(InvoiceCollectionWorkflow.payment_received, payment)
+        elif event.action is EventAction.PAYMENT_FAILED:
+            assert event.payment_id is not None
+            failure = PaymentFailed(
+                attempt_id=event.payment_id, failed_at=event.happened_at, reason=event.reason
+            )
+            await handle.signal(InvoiceCollectionWorkflow.payment_failed, failure)
+        else:
+            dispute = DisputeRequest(actor=f"{event.provider} {ACTOR}", reason=event.reason)
+            await handle.signal(InvoiceCollectionWorkflow.open_dispute_signal, dispute)
+
+    async def _not_running(
+        self, event: GatewayEvent, workflow_id: str
+    ) -> tuple[EventStatus, str | None, str]:
+        """The workflow is gone or finished: a stale event, or money a person must place."""
+        try:
+            described = await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return await self._queue(event, None, f"no invoice workflow {workflow_id}")
+        closed = _closed_name(described.status)
+        if event.action is EventAction.PAYMENT_FAILED:
+            return EventStatus.IGNORED, workflow_id, f"invoice {closed}: a late failure is stale"
+        if event.action is EventAction.PAYMENT_RECEIVED:
+            known = await asyncio.to_thread(self.store.payments, workflow_id)
+            if any(p.payment_id == event.payment_id for p in known):
+                return EventStatus.IGNORED, workflow_id, f"{event.payment_id} already applied"
+            return await self._queue(event, workflow_id, f"payment for an invoice {closed}")
+        return await self._queue(event, workflow_id, f"{event.reason} on an invoice {closed}")
+
+    async def _queue(
+        self, event: GatewayEvent, workflow_id: str | None, reason: str
+    ) -> tuple[EventStatus, str | None, str]:
+        await asyncio.to_thread(
+            queue_exception,
+            self.store,
+            source=f"webhook:{event.provider}",
+            key=event.event_id,
+            reason=reason,
+            amount=event.amount,
+            reference=event.payment_id or event.invoice.invoice_id,
+            tenant=event.invoice.tenant or (None if workflow_id else self.default_tenant),
+            payload={"workflow_id": workflow_id, **event.model_dump(mode="json")},
+        )
+        return EventStatus.QUEUED, workflow_id, reason
+
+
+def _closed_name(status: WorkflowExecutionStatus | None) -> str:
+    if status is None:
+        return "in an unknown state"
+    if status is WorkflowExecutionStatus.RUNNING:
+        return "running"
+    return f"closed ({status.name.lower()})"

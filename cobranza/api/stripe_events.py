@@ -1,0 +1,221 @@
+"""Stripe events to GatewayEvents: one handler per event type in a table others can extend.
+
+To act on a new event type, write `def _my_event(event, obj) -> GatewayEvent` and add it to
+STRIPE_HANDLERS (payment_intent.processing and payment_method.attached are expected next).
+An event type not in the table is acknowledged and ignored, as Stripe recommends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from cobranza.api.events import EventAction, GatewayEvent, InvoiceRef
+from cobranza.domain.money import Money, currency_exponent, normalise_currency
+
+PROVIDER = "stripe"
+StripeObject = dict[str, Any]
+Handler = Callable[[StripeObject, StripeObject], GatewayEvent]
+
+# Stripe's own minor units where they differ from ISO 4217 (stripe.com/docs/currencies):
+# these are zero-decimal at Stripe; ISK is sent with two decimals that must be zero.
+STRIPE_ZERO_DECIMAL = frozenset(
+    [
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "MGA",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    ]
+)
+STRIPE_EXPONENT_OVERRIDES = {"ISK": 2}
+
+
+class StripeEventError(ValueError):
+    """A Stripe event that is signed but cannot be read: names the field and the reason."""
+
+
+def stripe_money(amount: object, currency: object, field: str) -> Money:
+    """Money from a Stripe amount in Stripe's minor units of a currency."""
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise StripeEventError(f"{field}: expected an integer amount, got {amount!r}")
+    if not isinstance(currency, str):
+        raise StripeEventError(f"currency: expected a currency code, got {currency!r}")
+    try:
+        code = normalise_currency(currency)
+    except ValueError as exc:
+        raise StripeEventError(f"currency: {exc}") from None
+    iso = currency_exponent(code)
+    theirs = 0 if code in STRIPE_ZERO_DECIMAL else STRIPE_EXPONENT_OVERRIDES.get(code, iso)
+    if theirs <= iso:
+        return Money(minor=amount * 10 ** (iso - theirs), currency=code)
+    factor = 10 ** (theirs - iso)
+    if amount % factor:
+        raise StripeEventError(f"{field}: {amount} {code} is not a whole {code} amount")
+    return Money(minor=amount // factor, currency=code)
+
+
+def parse_stripe_event(event: StripeObject) -> GatewayEvent:
+    """The GatewayEvent of a verified Stripe event body."""
+    event_type = event.get("type")
+    event_id = event.get("id")
+    if not isinstance(event_type, str) or not isinstance(event_id, str) or not event_id:
+        raise StripeEventError("id and type: a Stripe event has both as strings")
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        raise StripeEventError(f"{event_id}: data.object is missing")
+    handler = STRIPE_HANDLERS.get(event_type, _ignored)
+    return handler(event, obj)
+
+
+def _base(event: StripeObject, obj: StripeObject, action: EventAction) -> dict[str, Any]:
+    created = event.get("created")
+    if not isinstance(created, int):
+        raise StripeEventError(f"{event['id']}: created must be a Unix timestamp")
+    return {
+        "provider": PROVIDER,
+        "event_id": event["id"],
+        "event_type": event["type"],
+        "action": action,
+        "invoice": _invoice_ref(obj),
+        "happened_at": datetime.fromtimestamp(created, UTC),
+        "refs": _refs(obj),
+    }
+
+
+def _invoice_ref(obj: StripeObject) -> InvoiceRef:
+    meta = obj.get("metadata") or {}
+    if not isinstance(meta, dict):
+        raise StripeEventError("metadata: expected an object")
+    return InvoiceRef(
+        workflow_id=meta.get("workflow_id") or None,
+        tenant=meta.get("tenant") or None,
+        invoice_id=meta.get("invoice_id") or None,
+    )
+
+
+def _id_of(value: object) -> str | None:
+    """A reference field is an id, or the object itself when Stripe expanded it."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("id"), str):
+        return str(value["id"])
+    return None
+
+
+def _refs(obj: StripeObject) -> list[str]:
+    found = [obj.get("id")]
+    for name in ("payment_intent", "charge", "latest_charge", "invoice"):
+        found.append(_id_of(obj.get(name)))
+    charges = obj.get("charges")
+    if isinstance(charges, dict):
+        found.extend(_id_of(c) for c in charges.get("data") or [])
+    return [ref for ref in dict.fromkeys(found) if isinstance(ref, str) and ref]
+
+
+def _payment_id(obj: StripeObject) -> str:
+    """One id per payment across its sibling events: the payment intent's, else the charge's."""
+    own = obj.get("id")
+    kind = obj.get("object")
+    intent = own if kind == "payment_intent" else _id_of(obj.get("payment_intent"))
+    charge = own if kind == "charge" else _id_of(obj.get("charge"))
+    chosen = intent or charge or own
+    if not isinstance(chosen, str) or not chosen:
+        raise StripeEventError("data.object.id is missing")
+    return f"{PROVIDER}:{chosen}"
+
+
+def _payment_intent_succeeded(event: StripeObject, obj: StripeObject) -> GatewayEvent:
+    amount = obj.get("amount_received", obj.get("amount"))
+    return GatewayEvent(
+        **_base(event, obj, EventAction.PAYMENT_RECEIVED),
+        payment_id=_payment_id(obj),
+        amount=stripe_money(amount, obj.get("currency"), "data.object.amount_received"),
+    )
+
+
+def _charge_succeeded(event: StripeObject, obj: StripeObject) -> GatewayEvent:
+    amount = obj.get("amount_captured") or obj.get("amount")
+    return GatewayEvent(
+        **_base(event, obj, EventAction.PAYMENT_RECEIVED),
+        payment_id=_payment_id(obj),
+        amount=stripe_money(amount, obj.get("currency"), "data.object.amount_captured"),
+    )
+
+
+def _invoice_paid(event: StripeObject, obj: StripeObject) -> GatewayEvent:
+    return GatewayEvent(
+        **_base(event, obj, EventAction.PAYMENT_RECEIVED),
+        payment_id=_payment_id(obj),
+        amount=stripe_money(obj.get("amount_paid"), obj.get("currency"), "data.object.amount_paid"),
+    )
+
+
+def _failed(event: StripeObject, obj: StripeObject) -> GatewayEvent:
+    return GatewayEvent(
+        **_base(event, obj, EventAction.PAYMENT_FAILED),
+        payment_id=_payment_id(obj),
+        reason=_failure_reason(obj),
+    )
+
+
+def _failure_reason(obj: StripeObject) -> str:
+    error = obj.get("last_payment_error")
+    if isinstance(error, dict):
+        code = error.get("decline_code") or error.get("code") or ""
+        return f"{code}: {error.get('message') or ''}".strip(": ")
+    code = obj.get("failure_code") or ""
+    message = obj.get("failure_message") or ""
+    if code or message:
+        return f"{code}: {message}".strip(": ")
+    return f"{obj.get('object', 'payment')} failed"
+
+
+def _dispute_created(event: StripeObject, obj: StripeObject) -> GatewayEvent:
+    reason = obj.get("reason") or "unspecified"
+    amount = stripe_money(obj.get("amount"), obj.get("currency"), "data.object.amount")
+    return GatewayEvent(
+        **_base(event, obj, EventAction.DISPUTE),
+        payment_id=_payment_id(obj),
+        amount=amount,
+        reason=f"card dispute {obj.get('id')} ({reason}) for {amount}",
+    )
+
+
+def _charge_refunded(event: StripeObject, obj: StripeObject) -> GatewayEvent:
+    amount = stripe_money(obj.get("amount_refunded"), obj.get("currency"), "amount_refunded")
+    return GatewayEvent(
+        **_base(event, obj, EventAction.REFUND),
+        payment_id=_payment_id(obj),
+        amount=amount,
+        reason=f"charge {obj.get('id')} refunded {amount}",
+    )
+
+
+def _ignored(event: StripeObject, obj: StripeObject) -> GatewayEvent:
+    return GatewayEvent(**_base(event, obj, EventAction.IGNORE))
+
+
+STRIPE_HANDLERS: dict[str, Handler] = {
+    "payment_intent.succeeded": _payment_intent_succeeded,
+    "charge.succeeded": _charge_succeeded,
+    "invoice.paid": _invoice_paid,
+    "payment_intent.payment_failed": _failed,
+    "charge.failed": _failed,
+    "invoice.payment_failed": _failed,
+    "charge.dispute.created": _dispute_created,
+    "charge.refunded": _charge_refunded,
+}

@@ -1,0 +1,42 @@
+"""Ingress fixtures: dev server, worker, sandbox and store, and the ingress served over loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from cobranza.api.app import build_app
+from cobranza.api.ingress import Ingress
+from cobranza.api.mercadopago import MercadoPagoApi
+from cobranza.api.server import ApiServer
+from cobranza.api.settings import ApiSettings
+from cobranza.integrations.sandbox.mercadopago import SANDBOX_MERCADOPAGO_TOKEN
+from cobranza.starter.stack import Stack, local_stack
+
+from .webhook_requests import MERCADOPAGO_SECRET, STRIPE_SECRET, RunningIngress
+
+
+@pytest_asyncio.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    db = tmp_path_factory.mktemp("webhooks") / "store.db"
+    async with local_stack(temporal_db=None, database_url=f"sqlite:///{db}") as started:
+        yield started
+
+
+@pytest_asyncio.fixture(scope="module")
+async def api(stack: Stack) -> AsyncIterator[RunningIngress]:
+    settings = ApiSettings(
+        stripe_webhook_secret=STRIPE_SECRET,
+        mercadopago_webhook_secret=MERCADOPAGO_SECRET,
+        mercadopago_access_token=SANDBOX_MERCADOPAGO_TOKEN,
+        mercadopago_api_url=stack.sandbox.http_url,
+        default_tenant="webhooks",
+    )
+    ingress = Ingress(stack.env.client, stack.store, settings.default_tenant)
+    async with httpx.AsyncClient(timeout=30) as http:
+        payments = MercadoPagoApi(http, settings.mercadopago_api_url, SANDBOX_MERCADOPAGO_TOKEN)
+        async with ApiServer(build_app(settings, ingress, payments)) as server:
+            yield RunningIngress(stack=stack, server=server, http=http, ingress=ingress)
