@@ -18,7 +18,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from cobranza.api.ingress import Ingress
 from cobranza.api.server import ApiServer
-from cobranza.api.signatures import sign_stripe
+from cobranza.api.signatures import sign_mercadopago, sign_stripe
 from cobranza.domain.invoice import Customer, Invoice
 from cobranza.domain.money import Money
 from cobranza.domain.views import CollectionInput
@@ -137,4 +137,42 @@ def make_invoice(invoice_id: str, amount: Money, tenant: str = "webhooks") -> In
         amount=amount,
         issued_on=today - timedelta(days=1),
         due_on=today + timedelta(days=30),
+    )
+
+
+async def put_mercadopago_payment(
+    api: RunningIngress, payment_id: int, invoice: Invoice
+) -> dict[str, Any]:
+    """The SDK's approved payment, renumbered and naming the invoice, stored in the sandbox."""
+    payment = mercadopago_fixture()
+    payment.update(id=payment_id, external_reference=invoice.invoice_id)
+    payment["metadata"] = {"tenant": invoice.tenant}
+    response = await api.http.post(
+        f"{api.stack.sandbox.http_url}/mercadopago/payments", content=json.dumps(payment)
+    )
+    assert response.status_code == 201, response.text
+    return payment
+
+
+async def post_mercadopago(
+    api: RunningIngress, payment_id: int, *, secret: str = MERCADOPAGO_SECRET
+) -> httpx.Response:
+    """The notification Mercado Pago sends for a payment update, signed over its manifest."""
+    data_id, request_id = str(payment_id), str(uuid.uuid4())
+    body = {
+        "id": int(uuid.uuid4().int % 10**12),
+        "live_mode": False,
+        "type": "payment",
+        "date_created": datetime.now(UTC).isoformat(),
+        "user_id": 810882223,
+        "api_version": "v1",
+        "action": "payment.updated",
+        "data": {"id": data_id},
+    }
+    signature = sign_mercadopago(secret, data_id=data_id, request_id=request_id)
+    return await api.http.post(
+        f"{api.server.url}/webhooks/mercadopago",
+        params={"data.id": data_id, "type": "payment"},
+        content=json.dumps(body),
+        headers={"x-signature": signature, "x-request-id": request_id},
     )
