@@ -19,6 +19,7 @@ class InvoiceStatus(StrEnum):
     PAUSED = "paused"
     PROMISED = "promised"
     DISPUTED = "disputed"
+    PROCESSING = "processing"  # an autopay charge awaits settlement: nothing else happens
     PAID = "paid"
     CANCELLED = "cancelled"
     WRITTEN_OFF = "written_off"

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from cobranza.domain.autopay import AutopayState, ChargeRecord, Verdict
 from cobranza.domain.compliance import PastContact
 from cobranza.domain.contact_gate import Grant
 from cobranza.domain.effects import InvoiceSnapshot, Recording, SequencedEntry
@@ -26,7 +27,15 @@ from cobranza.domain.invoice import (
 from cobranza.domain.money import Money
 from cobranza.domain.policy import Policy, validate_promise
 
-HOLD_STATUSES = frozenset({InvoiceStatus.PAUSED, InvoiceStatus.PROMISED, InvoiceStatus.DISPUTED})
+HOLD_STATUSES = frozenset(
+    {
+        InvoiceStatus.PAUSED,
+        InvoiceStatus.PROMISED,
+        InvoiceStatus.DISPUTED,
+        InvoiceStatus.PROCESSING,
+    }
+)
+PROCESSING_REFUSAL = "an autopay charge is processing; wait until it settles"
 
 
 class PaymentOutcome(StrEnum):
@@ -79,6 +88,7 @@ class CollectionState(BaseModel):
     contacts: list[PastContact] = Field(default_factory=list)
     deferrals: dict[str, Deferral] = Field(default_factory=dict)
     grants: dict[str, Grant] = Field(default_factory=dict)
+    autopay: AutopayState | None = None
 
 
 class Lifecycle:
@@ -265,6 +275,8 @@ class Lifecycle:
             return f"invoice is {self.state.status.value}"
         if self.state.status is InvoiceStatus.DISPUTED:
             return "invoice is disputed; resolve the dispute instead"
+        if self.state.status is InvoiceStatus.PROCESSING:
+            return PROCESSING_REFUSAL
         if self.state.promise is not None:
             return (
                 f"invoice has a promise to pay by {self.state.promise.promised_on}; "
@@ -307,6 +319,8 @@ class Lifecycle:
             return f"invoice is {self.state.status.value}"
         if self.state.status is InvoiceStatus.DISPUTED:
             return "invoice is disputed"
+        if self.state.status is InvoiceStatus.PROCESSING:
+            return PROCESSING_REFUSAL
         if req.amount is not None:
             if req.amount.currency != self.currency:
                 return f"promise is in {req.amount.currency} but the invoice is in {self.currency}"
@@ -418,6 +432,48 @@ class Lifecycle:
     ) -> None:
         self.state.written_off_minor += self.outstanding.minor
         self.close(status, at, reason)
+
+    # ---- autopay ------------------------------------------------------------------------
+
+    def record_charge(self, verdict: Verdict, at: datetime) -> None:
+        """One charge attempt (or the finding that none is possible) in the timeline."""
+        charge: ChargeRecord | None = verdict.charge
+        details: dict[str, Any] = {"reason": verdict.reason}
+        if verdict.category is not None:
+            details["category"] = verdict.category.value
+        if verdict.retry_at is not None:
+            details["retry_at"] = verdict.retry_at.isoformat()
+        if charge is None:
+            details["result"] = "no_payment_method"
+        else:
+            details.update(
+                attempt=charge.number,
+                result=charge.status.value if charge.status else "no_answer",
+                amount=str(self.money(charge.amount_minor).to_decimal()),
+                currency=self.currency,
+                method=charge.method.method_id,
+                network=charge.method.network.value,
+                by_method_added=charge.by_method_added,
+            )
+            if charge.payment_id:
+                details["payment_id"] = charge.payment_id
+            if charge.decline is not None:
+                d = charge.decline
+                codes = {
+                    "code": d.code,
+                    "network_code": d.network_code,
+                    "advice_code": d.advice_code,
+                }
+                details.update({k: v for k, v in codes.items() if v})
+        self.add(TimelineKind.CHARGE_ATTEMPT, at, **details)
+
+    def start_processing(self, at: datetime, payment_id: str) -> None:
+        self._enter_hold(InvoiceStatus.PROCESSING, at, f"charge {payment_id} is processing")
+
+    def end_processing(self, at: datetime, reason: str) -> None:
+        """A processing charge failed: back to dunning, unless another hold came meanwhile."""
+        if self.state.status is InvoiceStatus.PROCESSING:
+            self._leave_hold(at, reason)
 
     def escalate(self, level: int, at: datetime, action: str) -> None:
         self.state.dunning_level = level

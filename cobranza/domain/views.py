@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
+from cobranza.domain.autopay import AutopaySetup
 from cobranza.domain.compliance_profile import ComplianceProfile
 from cobranza.domain.effects import InvoiceSnapshot
 from cobranza.domain.invoice import Invoice, InvoiceStatus, TimelineEntry
@@ -40,6 +41,13 @@ class CollectionInput(BaseModel):
         default=True,
         description="Book each message at the customer's contact gate (caps, consolidation).",
     )
+    autopay: AutopaySetup | None = Field(
+        default=None,
+        description=(
+            "On autopay: the method on file (or none) and the retry rules. The invoice is "
+            "charged at the due instant and whenever a new method is added."
+        ),
+    )
     state: CollectionState | None = None
     task_queue: str = "cobranza"
 
@@ -69,6 +77,7 @@ class InvoiceView(BaseModel):
     payment_ids: list[str]
     promise_date: str | None = None
     disputed: bool = False
+    autopay: str | None = Field(default=None, description="latest charge and what is next")
     as_of: datetime
 
 

@@ -21,6 +21,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from cobranza.domain.autopay import AutopaySetup
+from cobranza.domain.charges import PaymentMethodAdded, PaymentSettled
 from cobranza.domain.compliance import pin_holidays
 from cobranza.domain.compliance_file import profile_for
 from cobranza.domain.compliance_profile import ComplianceProfile
@@ -74,6 +76,8 @@ def lawful_contact_rules(invoice: Invoice) -> ComplianceProfile:
 
 # Picks the dunning policy of one invoice, with the segmentation rule that chose it.
 PolicyChooser = Callable[[Invoice], tuple[Policy, PolicyChoice | None]]
+# Says whether an invoice is on autopay, with which method (None: not on autopay).
+AutopayChooser = Callable[[Invoice], AutopaySetup | None]
 
 
 @dataclass
@@ -114,6 +118,7 @@ class Simulator:
         lawful_contact: bool = True,
         contact_gate: bool = False,
         chooser: PolicyChooser | None = None,
+        autopay: AutopayChooser | None = None,
     ) -> None:
         self.env = env
         self.client = env.client
@@ -124,6 +129,7 @@ class Simulator:
         self.lawful_contact = lawful_contact
         self.contact_gate = contact_gate
         self.chooser = chooser
+        self.autopay = autopay
         self.offset = timedelta(0)
 
     async def run(self, sim: SimulationInput) -> SimulationRun:
@@ -224,6 +230,7 @@ class Simulator:
             invoice=invoice,
             policy=policy,
             policy_choice=choice,
+            autopay=self.autopay(invoice) if self.autopay is not None else None,
             clock_offset=self.offset,
             task_queue=self.task_queue,
         )
@@ -306,6 +313,12 @@ class Simulator:
             elif event.kind is EventKind.PAYMENT:
                 assert isinstance(event.payload, PaymentReceived)
                 await handle.signal(InvoiceCollectionWorkflow.payment_received, event.payload)
+            elif event.kind is EventKind.PAYMENT_SETTLED:
+                assert isinstance(event.payload, PaymentSettled)
+                await handle.signal(InvoiceCollectionWorkflow.payment_settled, event.payload)
+            elif event.kind is EventKind.METHOD_ADDED:
+                assert isinstance(event.payload, PaymentMethodAdded)
+                await handle.signal(InvoiceCollectionWorkflow.payment_method_added, event.payload)
             else:
                 await handle.execute_update(UPDATES[event.kind], event.payload)  # type: ignore[call-overload]
         except RPCError as exc:

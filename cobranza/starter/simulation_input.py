@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cobranza.domain.charges import PaymentMethodAdded, PaymentSettled
 from cobranza.domain.invoice import (
     CancelRequest,
     DisputeRequest,
@@ -37,6 +38,9 @@ class EventKind(StrEnum):
     WRITE_OFF = "write_off"
     # The backend starts collection for the same invoice again (L-10); no payload.
     RESUBMIT = "resubmit"
+    # Autopay: a processing charge settles (L-05), the customer adds a method (L-06).
+    PAYMENT_SETTLED = "payment_settled"
+    METHOD_ADDED = "payment_method_added"
 
 
 EventPayload = (
@@ -49,6 +53,8 @@ EventPayload = (
     | DisputeResolution
     | CancelRequest
     | WriteOffRequest
+    | PaymentSettled
+    | PaymentMethodAdded
 )
 
 PAYLOAD_TYPES: dict[EventKind, type[EventPayload] | None] = {
@@ -62,6 +68,8 @@ PAYLOAD_TYPES: dict[EventKind, type[EventPayload] | None] = {
     EventKind.CANCEL: CancelRequest,
     EventKind.WRITE_OFF: WriteOffRequest,
     EventKind.RESUBMIT: None,
+    EventKind.PAYMENT_SETTLED: PaymentSettled,
+    EventKind.METHOD_ADDED: PaymentMethodAdded,
 }
 
 

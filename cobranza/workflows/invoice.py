@@ -11,6 +11,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from cobranza.activities import names
+    from cobranza.domain.charges import PaymentMethodAdded, PaymentSettled
     from cobranza.domain.effects import (
         CrmTaskReceipt,
         CrmTaskRequest,
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from cobranza.domain.policy import EscalationAction, PlannedStep, StepKind, plan
     from cobranza.domain.views import CollectionInput, CollectionResult, InvoiceView, NextAction
     from cobranza.workflows import search_attributes as sa
+    from cobranza.workflows.autopay import AutopayDesk
     from cobranza.workflows.contact import ContactDesk
     from cobranza.workflows.support_actions import SupportActions
 
@@ -66,6 +68,8 @@ class InvoiceCollectionWorkflow(SupportActions):
         )
         self._erp_queue: list[tuple[str, PaymentReceived]] = []
         self._crm_queue: list[CrmTaskRequest] = []
+        self._autopay: AutopayDesk | None = None
+        self._autopay_checked = False
 
     # ---- the business process ------------------------------------------------------------
 
@@ -109,11 +113,27 @@ class InvoiceCollectionWorkflow(SupportActions):
             await self._desk.send(Channel.EMAIL, self._input.policy.issue_template, "issue")
 
     async def _next_step(self) -> None:
+        pay = self._pay()
+        charge_at = pay.due_at() if pay is not None else None
+        if pay is not None and pay.processing is not None:
+            # A dispute came and went while a charge was processing: it still is.
+            self._life.start_processing(self._now(), pay.processing)
+            return
+        if pay is not None and charge_at is not None and charge_at <= self._now():
+            await pay.act()
+            return
         step = self._pending_step()
         if step is None:
+            if pay is not None and charge_at is not None:
+                await self._wait_until(charge_at, pay.summary())
+                return
             await self._wait_for_change("all steps done: waiting for payment or a support action")
             return
         at = self._step_at(step)
+        if pay is not None and charge_at is not None and charge_at <= at:
+            # A charge due with a step goes first: paid, the reminder is never sent.
+            await self._wait_until(charge_at, pay.summary())
+            return
         overdue_at = self._input.invoice.overdue_from()
         if self._life.state.status is InvoiceStatus.OPEN and overdue_at < at:
             await self._wait_until(overdue_at, "until the invoice is overdue")
@@ -168,6 +188,9 @@ class InvoiceCollectionWorkflow(SupportActions):
                 life.resume(self._now(), f"pause ended on {until}")
         elif status is InvoiceStatus.PROMISED:
             await self._keep_promise()
+        elif status is InvoiceStatus.PROCESSING:
+            summary = self._autopay.summary() if self._autopay else "a charge is processing"
+            await self._wait_for_change(summary)
         else:
             await self._wait_for_change("disputed: waiting for the resolution")
 
@@ -380,6 +403,26 @@ class InvoiceCollectionWorkflow(SupportActions):
     def _rec(self) -> Recording:
         return self._life.recording(self._now())
 
+    def _pay(self) -> AutopayDesk | None:
+        """The autopay desk of an invoice on autopay; lifecycles from before it have none."""
+        if not self._autopay_checked:
+            self._autopay_checked = True
+            setup = self._input.autopay
+            if setup is not None and workflow.patched("autopay"):
+                self._autopay = AutopayDesk(
+                    self._input,
+                    setup,
+                    self._life,
+                    self._desk,
+                    self._now,
+                    self._event_time,
+                    self._queue_payment,
+                )
+        return self._autopay
+
+    def _queue_payment(self, payment: PaymentReceived) -> None:
+        self._erp_queue.append((payment.payment_id, payment))
+
     def _timeline(self) -> list[TimelineEntry]:
         return [s.entry for s in self._life.state.timeline]
 
@@ -451,7 +494,22 @@ class InvoiceCollectionWorkflow(SupportActions):
                 at=None,
                 reason="reminders and escalation stop while disputed",
             )
+        pay = self._autopay
+        if status is InvoiceStatus.PROCESSING:
+            return NextAction(
+                action="wait for the charge to settle",
+                at=None,
+                reason=(pay.summary() if pay else "a charge is processing")
+                + "; no retry, reminder or escalation until then",
+            )
         step = self._pending_step()
+        charge_at = pay.due_at() if pay is not None else None
+        if (
+            pay is not None
+            and charge_at is not None
+            and (step is None or charge_at <= self._step_at(step))
+        ):
+            return NextAction(action="autopay charge", at=charge_at, reason=pay.summary())
         if step is None:
             return NextAction(
                 action="wait for payment",
@@ -498,6 +556,7 @@ class InvoiceCollectionWorkflow(SupportActions):
             payment_ids=list(s.payment_ids),
             promise_date=s.promise.promised_on.isoformat() if s.promise else None,
             disputed=s.disputed,
+            autopay=self._autopay.summary() if self._autopay else None,
             as_of=self._now(),
         )
 
@@ -536,6 +595,40 @@ class InvoiceCollectionWorkflow(SupportActions):
                 result="failed",
                 reason=failure.reason,
             )
+
+    # ---- autopay ------------------------------------------------------------------------
+
+    @workflow.signal
+    def payment_settled(self, event: PaymentSettled) -> None:
+        """A processing charge settled: closes on success, resumes dunning with the decline."""
+        pay = self._pay()
+        if pay is None:
+            self._life.add(
+                TimelineKind.CHARGE_ATTEMPT,
+                self._now(),
+                event="ignored",
+                payment_id=event.payment_id,
+                reason="invoice is not on autopay",
+            )
+            return
+        if pay.settled(event):
+            self._wake()
+
+    @workflow.signal
+    def payment_method_added(self, event: PaymentMethodAdded) -> None:
+        """The customer put a method on file: charge at once (L-06)."""
+        pay = self._pay()
+        if pay is None:
+            self._life.add(
+                TimelineKind.CHARGE_ATTEMPT,
+                self._now(),
+                event="method_refused",
+                method=event.method.method_id,
+                reason="invoice is not on autopay",
+            )
+            return
+        if pay.method_added(event):
+            self._wake()
 
 
 def start_search_attributes(input: CollectionInput) -> TypedSearchAttributes:
