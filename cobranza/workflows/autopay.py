@@ -34,7 +34,7 @@ CHARGE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(minutes=5),
     maximum_attempts=20,
-    non_retryable_error_types=["PermanentIntegrationError", "IdempotencyKeyReused"],
+    non_retryable_error_types=["PermanentIntegrationError", "IdempotencyConflict"],
 )
 METHOD_NEEDED_TEMPLATE = "payment_method_needed"
 
