@@ -15,10 +15,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cobranza.api.cli import register as register_api_command
+from cobranza.domain.declines_file import load_retry_rules
 from cobranza.domain.errors import DomainError
 from cobranza.domain.policy import Policy, explain
 from cobranza.domain.policy_file import PolicyFileError
 from cobranza.domain.segmentation_file import SegmentsFileError
+from cobranza.starter.autopay_mix import AutopayMix
 from cobranza.starter.compliance_cli import compliance_app
 from cobranza.starter.dataset import load_ibm_csv
 from cobranza.starter.policy_catalog import SEGMENTS_FILE, read_policy_file, segment_chooser
@@ -101,6 +103,16 @@ def simulate(
     database_url: Annotated[
         str | None, typer.Option(help="store URL (default: DATABASE_URL or SQLite)")
     ] = None,
+    autopay_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="share of customers on autopay (seeded: the same ones every run), each with "
+            "a sandbox test method: succeeds, insufficient funds then a new card, hard "
+            "decline, or processing",
+        ),
+    ] = 0.0,
 ) -> None:
     """Run every invoice of FILE through the real workflows in virtual time and report."""
     if not file.exists():
@@ -130,6 +142,9 @@ def simulate(
     if not sim.invoices:
         typer.echo(f"{file}: no valid invoice to simulate", err=True)
         raise typer.Exit(1)
+    mix = AutopayMix(autopay_share, load_retry_rules()) if autopay_share > 0 else None
+    if mix is not None:
+        sim = mix.with_events(sim)
     db = None if in_memory else temporal_db
     run = asyncio.run(
         _simulate(
@@ -139,6 +154,7 @@ def simulate(
                 concurrency, db, database_url, is_dataset, report_json, report_html, contact_gate
             ),
             chooser,
+            mix,
         )
     )
     if not is_dataset:
@@ -159,7 +175,11 @@ class RunOptions:
 
 
 async def _simulate(
-    sim: SimulationInput, policy: Policy, opts: RunOptions, chooser: PolicyChooser | None = None
+    sim: SimulationInput,
+    policy: Policy,
+    opts: RunOptions,
+    chooser: PolicyChooser | None = None,
+    autopay: AutopayMix | None = None,
 ) -> SimulationRun:
     is_dataset, report_json, report_html = opts.is_dataset, opts.report_json, opts.report_html
     async with local_stack(temporal_db=opts.temporal_db, database_url=opts.database_url) as stack:
@@ -181,6 +201,7 @@ async def _simulate(
                 on_done=lambda _: progress.advance(task),
                 contact_gate=opts.contact_gate,
                 chooser=chooser,
+                autopay=autopay.chooser() if autopay is not None else None,
             )
             run = await simulator.run(sim)
         if is_dataset:

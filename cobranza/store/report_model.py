@@ -66,6 +66,24 @@ class CountryFigures(BaseModel):
     messages_consolidated: int = 0
 
 
+class AutopayRecovery(BaseModel):
+    """What autopay charges brought in: by the charge's number and by the decline before it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    charges: int = Field(description="charges made, every answer")
+    succeeded: int
+    declines_by_category: dict[str, int] = Field(default_factory=dict)
+    recovered_by_attempt: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="charge number -> currency -> amount"
+    )
+    recovered_by_decline_category: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="category of the decline the money was recovered after ('none': first "
+        "charge paid) -> currency -> amount",
+    )
+
+
 class CollectionReport(BaseModel):
     """What finance asks of collections, per currency and never converted between currencies.
 
@@ -97,6 +115,7 @@ class CollectionReport(BaseModel):
     )
     aging: dict[str, AgingBuckets]
     by_country: dict[str, CountryFigures]
+    autopay: AutopayRecovery | None = Field(default=None, description="None: no autopay charge")
 
     @model_validator(mode="after")
     def _reconciles(self) -> CollectionReport:

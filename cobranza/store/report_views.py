@@ -10,7 +10,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from rich.console import Console
 from rich.table import Table
 
-from cobranza.store.report_model import AGING_BUCKETS, CollectionReport
+from cobranza.store.report_model import AGING_BUCKETS, AutopayRecovery, CollectionReport
 
 LABEL_WIDTH = 220
 BAR_WIDTH = 420
@@ -205,6 +205,24 @@ def print_report(report: CollectionReport, console: Console) -> None:
             str(figures.messages_consolidated),
         )
     console.print(countries)
+    if report.autopay is not None:
+        _print_autopay(report.autopay, console)
+
+
+def _print_autopay(recovery: AutopayRecovery, console: Console) -> None:
+    """Autopay: money recovered by charge number and by the decline it came after."""
+    declines = ", ".join(f"{k} {n}" for k, n in recovery.declines_by_category.items()) or "none"
+    console.print(
+        f"Autopay: {recovery.charges} charges, {recovery.succeeded} paid; declines: {declines}"
+    )
+    table = Table(title="Recovered by autopay")
+    for column in ("by", "value", "recovered"):
+        table.add_column(column, justify="right" if column == "recovered" else "left")
+    for attempt, amounts in recovery.recovered_by_attempt.items():
+        table.add_row("charge", attempt, _per_currency(amounts))
+    for category, amounts in recovery.recovered_by_decline_category.items():
+        table.add_row("after decline", category, _per_currency(amounts))
+    console.print(table)
 
 
 def _per_currency(amounts: dict[str, str]) -> str:

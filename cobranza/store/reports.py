@@ -13,6 +13,7 @@ from cobranza.domain.money import Money
 from cobranza.store.report_model import (
     AGING_BUCKETS,
     AgingBuckets,
+    AutopayRecovery,
     CollectionReport,
     CountryFigures,
     Outcomes,
@@ -285,4 +286,47 @@ def build_report(store: Store, as_of: datetime, tenant: str | None = None) -> Co
         average_days_late=average_days_late(invoices),
         aging=_aging(invoices, as_of),
         by_country=_with_contacts(_country_figures(invoices), invoices, store, as_of, tenant),
+        autopay=autopay_recovery(store, as_of, tenant),
+    )
+
+
+def autopay_recovery(
+    store: Store, as_of: datetime, tenant: str | None = None
+) -> AutopayRecovery | None:
+    """Money autopay recovered, by charge number and by the category of the decline before it.
+
+    Read from the evidence log's charge_attempt entries (one per gateway answer); a settled
+    charge that was first `processing` counts once, when it succeeded.
+    """
+    rows = [
+        r
+        for r in store.timeline(tenant=tenant)
+        if r.kind == TimelineKind.CHARGE_ATTEMPT.value and r.at <= as_of and "attempt" in r.details
+    ]
+    if not rows:
+        return None
+    by_attempt: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    by_category: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    declines: Counter[str] = Counter()
+    last_decline: dict[str, str] = {}
+    succeeded = 0
+    for row in sorted(rows, key=lambda r: (r.workflow_id, r.seq)):
+        d = row.details
+        if d.get("result") == "succeeded":
+            succeeded += 1
+            minor = Money.parse(str(d["amount"]), str(d["currency"])).minor
+            by_attempt[str(d["attempt"])][str(d["currency"])] += minor
+            after = last_decline.get(row.workflow_id, "none")
+            by_category[after][str(d["currency"])] += minor
+        elif d.get("category") and d.get("result") != "processing":
+            declines[str(d["category"])] += 1
+            last_decline[row.workflow_id] = str(d["category"])
+    return AutopayRecovery(
+        charges=len({(r.workflow_id, r.details["attempt"]) for r in rows}),
+        succeeded=succeeded,
+        declines_by_category=dict(sorted(declines.items())),
+        recovered_by_attempt={
+            k: _texts(v) for k, v in sorted(by_attempt.items(), key=lambda kv: int(kv[0]))
+        },
+        recovered_by_decline_category={k: _texts(v) for k, v in sorted(by_category.items())},
     )

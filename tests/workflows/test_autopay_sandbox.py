@@ -7,6 +7,7 @@ shows each attempt reached the gateway once, under the workflow's idempotency ke
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from cobranza.starter.cli import read_policy
 from cobranza.starter.simulate import InvoiceRun, Simulator
 from cobranza.starter.simulation_input import SimulationInput
 from cobranza.starter.stack import Stack, local_stack
+from cobranza.store.reports import build_report
 
 STANDARD = Path(__file__).resolve().parents[2] / "cobranza" / "policies" / "standard.yaml"
 MEXICO = ZoneInfo("America/Mexico_City")
@@ -43,6 +45,8 @@ METHODS = {
         method_id="pm_card_visa", fingerprint="fp-ok", network=CardNetwork.VISA
     ),
 }
+METHODS["INV-RPT-OK"] = METHODS["INV-SBX-OK"]
+METHODS["INV-RPT-46"] = METHODS["INV-SBX-46"]
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -58,9 +62,9 @@ def setup_of(invoice: Invoice) -> AutopaySetup | None:
     return AutopaySetup(method=METHODS[invoice.invoice_id], rules=load_retry_rules())
 
 
-def invoice(invoice_id: str) -> Invoice:
+def invoice(invoice_id: str, tenant: str = "sbx") -> Invoice:
     customer = Customer(
-        tenant="sbx",
+        tenant=tenant,
         customer_id=f"C-{invoice_id}",
         email=f"{invoice_id.lower()}@customers.example.com",
         country="MX",
@@ -76,10 +80,10 @@ def invoice(invoice_id: str) -> Invoice:
     )
 
 
-async def run(stack: Stack, invoice_id: str, until: datetime) -> InvoiceRun:
+async def run(stack: Stack, invoice_id: str, until: datetime, tenant: str = "sbx") -> InvoiceRun:
     sim = Simulator(stack.env, stack.task_queue, read_policy(STANDARD), autopay=setup_of)
     result = await sim.run(
-        SimulationInput(name=invoice_id, invoices=[invoice(invoice_id)], until=until)
+        SimulationInput(name=invoice_id, invoices=[invoice(invoice_id, tenant)], until=until)
     )
     (out,) = result.invoices
     return out
@@ -141,3 +145,16 @@ async def test_a_good_card_pays_at_the_due_instant(stack: Stack) -> None:
     (paid,) = [e for e in out.timeline if e.details.get("to") == "paid"]
     assert paid.at == local("2026-04-10", 10)
     assert stack.store.count_payments(workflow_id=out.invoice.workflow_id) == 1
+
+
+async def test_report_shows_recovery_by_attempt_and_decline_category(stack: Stack) -> None:
+    ok, hard = await asyncio.gather(
+        run(stack, "INV-RPT-OK", local("2026-05-01", 0), tenant="rpt"),
+        run(stack, "INV-RPT-46", local("2026-05-01", 0), tenant="rpt"),
+    )
+    report = build_report(stack.store, as_of=max(ok.view.as_of, hard.view.as_of), tenant="rpt")
+    assert report.autopay is not None
+    assert (report.autopay.charges, report.autopay.succeeded) == (2, 1)
+    assert report.autopay.declines_by_category == {"hard": 1}
+    assert report.autopay.recovered_by_attempt == {"1": {"MXN": "1000.00"}}
+    assert report.autopay.recovered_by_decline_category == {"none": {"MXN": "1000.00"}}
