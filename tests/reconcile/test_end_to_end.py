@@ -1,0 +1,265 @@
+"""Reconciliation end to end: real workflows on the dev server, sandbox CRM/ERP, SQLite store.
+
+1. The CFDI 4.0 PPD invoice runs as an InvoiceCollectionWorkflow; its Pagos 2.0 complement is
+   reconciled by the invoice's UUID, the workflow closes and posts the payment to the ERP once;
+   importing the complement again changes nothing.
+2. A camt.053 statement with one grouped transfer (two invoices named in the remittance text)
+   and one partial payment (creditor reference): both invoices of the group close, the third
+   records the partial and stays open.
+3. An unmatched transfer from a known payer opens a CRM task and holds that customer's open
+   invoices (paused by "reconciliation") until a person reassigns the money.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+
+from cobranza.activities import names
+from cobranza.domain.invoice import Customer, Invoice, InvoiceStatus
+from cobranza.domain.money import Money
+from cobranza.domain.statements import Direction, Statement, StatementLine
+from cobranza.domain.views import CollectionInput
+from cobranza.integrations.bank_files.camt import read_camt
+from cobranza.integrations.bank_files.cfdi import read_cfdi_invoice, read_cfdi_payment
+from cobranza.integrations.http_clients import HttpCrm
+from cobranza.starter.policy_catalog import read_policy_file
+from cobranza.starter.reconcile import apply, as_json, reconcile_statement, resolve
+from cobranza.starter.stack import Stack, local_stack
+from cobranza.store import money_in
+from cobranza.workflows.invoice import InvoiceCollectionWorkflow, start_search_attributes
+
+ROOT = Path(__file__).resolve().parents[1]
+CFDI = ROOT / "fixtures" / "money_in" / "cfdi40"
+HERE = Path(__file__).resolve().parent / "fixtures"
+POLICY = ROOT.parent / "cobranza" / "policies" / "standard.yaml"
+
+
+@pytest_asyncio.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    db = tmp_path_factory.mktemp("reconcile") / "store.db"
+    async with local_stack(temporal_db=None, database_url=f"sqlite:///{db}") as started:
+        yield started
+
+
+def customer(tenant: str, customer_id: str, name: str) -> Customer:
+    return Customer(
+        tenant=tenant,
+        customer_id=customer_id,
+        name=name,
+        email=f"{customer_id.lower()}@example.com",
+        country="MX",
+        timezone="America/Mexico_City",
+        locale="es_MX",
+    )
+
+
+def invoice(who: Customer, invoice_id: str, amount: Money, issued: datetime) -> Invoice:
+    return Invoice(
+        invoice_id=invoice_id,
+        customer=who,
+        amount=amount,
+        issued_on=issued.date(),
+        due_on=issued.date() + timedelta(days=30),
+    )
+
+
+async def until(
+    handle: WorkflowHandle[Any, Any], seen: Callable[[list[HistoryEvent]], bool]
+) -> None:
+    """Follow the workflow's history (long poll, no sleeping) until `seen` holds."""
+    events: list[HistoryEvent] = []
+    async with asyncio.timeout(60):  # a bound on a broken run, not a wait for the condition
+        async for event in handle.fetch_history_events(wait_new_event=True):
+            events.append(event)
+            if seen(events):
+                return
+    raise AssertionError(f"{handle.id}: history ended before the condition held")
+
+
+def completed(activity: str, times: int = 1) -> Callable[[list[HistoryEvent]], bool]:
+    def check(events: list[HistoryEvent]) -> bool:
+        kinds = {
+            e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        }
+        done = [
+            e
+            for e in events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+            and kinds.get(e.activity_task_completed_event_attributes.scheduled_event_id) == activity
+        ]
+        return len(done) >= times
+
+    return check
+
+
+async def start_issued(stack: Stack, invoices: list[Invoice]) -> list[WorkflowHandle[Any, Any]]:
+    """Start each lifecycle two business days before issue, then move it past the issue."""
+    policy = read_policy_file(POLICY)
+    epoch = min(datetime.combine(i.issued_on, datetime.min.time(), UTC) for i in invoices)
+    offset = datetime.now(UTC) - (epoch - timedelta(days=2))
+    handles = []
+    for inv in invoices:
+        input = CollectionInput(
+            invoice=inv,
+            policy=policy,
+            clock_offset=offset,
+            contact_gate=False,
+            task_queue=stack.task_queue,
+        )
+        handle = await stack.env.client.start_workflow(
+            InvoiceCollectionWorkflow.run,
+            input,
+            id=inv.workflow_id,
+            task_queue=stack.task_queue,
+            search_attributes=start_search_attributes(input),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        await stack.env.fast_forward(handle, timedelta(days=3))
+        await until(handle, completed(names.CREATE_PAYMENT_LINK))
+        handles.append(handle)
+    return handles
+
+
+def payment_postings(stack: Stack, workflow_id: str) -> list[str | None]:
+    return [
+        p.payment_id
+        for p in stack.sandbox.postings()
+        if p.kind == "payment" and (p.idempotency_key or "").startswith(f"{workflow_id}:")
+    ]
+
+
+async def reconcile(stack: Stack, statement: Statement, tenant: str) -> Any:
+    run = reconcile_statement(stack.store, statement, tenant=tenant)
+    async with HttpCrm(stack.sandbox.http_url) as crm:
+        await apply(stack.store, stack.env.client, crm, run)
+    return run
+
+
+async def test_cfdi_ppd_invoice_closed_by_its_pagos_complement(stack: Stack) -> None:
+    cfdi = read_cfdi_invoice(CFDI / "ingreso_ppd_stamped.xml")
+    assert cfdi.metodo_pago == "PPD"
+    who = customer("cfdi", cfdi.receptor_rfc, "KIJ, S.A DE C.V.")
+    inv = invoice(who, f"{cfdi.serie}-{cfdi.folio}", cfdi.total, cfdi.issued_at)
+    [handle] = await start_issued(stack, [inv])
+    money_in.add_invoice_references(stack.store, inv.workflow_id, [cfdi.uuid])
+
+    pagos = read_cfdi_payment(CFDI / "pago20_for_ingreso_ppd.xml")
+    run = await reconcile(stack, pagos, "cfdi")
+
+    [line] = as_json(run)["lines"]
+    assert line["match"] == {
+        "rule": "exact_reference",
+        "confidence": 1.0,
+        "invoices": [{"invoice_id": "A-123456", "amount": "17852.75"}],
+    }
+    assert (line["amount"], line["currency"], line["reference"]) == (
+        "17852.75",
+        "MXN",
+        cfdi.uuid,
+    )
+    result = await handle.result()
+    assert result.view.status is InvoiceStatus.PAID
+    [payment_id] = payment_postings(stack, inv.workflow_id)
+    assert payment_id == run.posted[0]
+    assert stack.store.count_payments(workflow_id=inv.workflow_id) == 1
+
+    again = await reconcile(stack, read_cfdi_payment(CFDI / "pago20_for_ingreso_ppd.xml"), "cfdi")
+    assert again.results == [] and again.posted == []
+    assert list(again.known) == [pagos.lines[0].entry_id]
+    assert again.imported is not None and again.imported.new_entries == []
+    assert as_json(again)["lines"][0]["match"]["invoices"] == line["match"]["invoices"]
+    assert payment_postings(stack, inv.workflow_id) == [payment_id]
+    assert money_in.count_entries(stack.store) >= 1 and money_in.exceptions(stack.store) == []
+
+
+async def test_statement_with_a_grouped_and_a_partial_payment(stack: Stack) -> None:
+    who = customer("camt", "GOMEZ", "Ferreteria Gomez SA de CV")
+    issued = datetime(2026, 4, 1, tzinfo=UTC)
+    invoices = [
+        invoice(who, "G-1", Money.parse("100.00", "MXN"), issued),
+        invoice(who, "G-2", Money.parse("250.00", "MXN"), issued),
+        invoice(who, "G-3", Money.parse("400.00", "MXN"), issued),
+    ]
+    g1, g2, g3 = await start_issued(stack, invoices)
+
+    run = await reconcile(stack, read_camt(HERE / "grouped_partial.camt053.xml"), "camt")
+
+    grouped, partial = as_json(run)["lines"]
+    assert grouped["match"]["rule"] == "grouped"
+    assert grouped["match"]["invoices"] == [
+        {"invoice_id": "G-1", "amount": "100.00"},
+        {"invoice_id": "G-2", "amount": "250.00"},
+    ]
+    assert partial["match"] == {
+        "rule": "partial",
+        "confidence": 0.9,
+        "invoices": [{"invoice_id": "G-3", "amount": "150.00"}],
+    }
+    assert (await g1.result()).view.status is InvoiceStatus.PAID
+    assert (await g2.result()).view.status is InvoiceStatus.PAID
+    await until(g3, completed(names.POST_TO_ERP))
+    view = await g3.query(InvoiceCollectionWorkflow.status)
+    assert (view.status, view.paid, view.outstanding) == (InvoiceStatus.OPEN, "150.00", "250.00")
+    assert (await g3.describe()).status == WorkflowExecutionStatus.RUNNING
+    for inv in invoices:
+        assert len(payment_postings(stack, inv.workflow_id)) == 1, inv.invoice_id
+
+    again = await reconcile(stack, read_camt(HERE / "grouped_partial.camt053.xml"), "camt")
+    assert again.posted == [] and again.imported is not None and again.imported.matches == []
+    assert sum(len(payment_postings(stack, i.workflow_id)) for i in invoices) == 3
+
+
+async def test_unmatched_money_holds_the_customer_until_reassigned(stack: Stack) -> None:
+    who = customer("hold", "ROJAS", "Rojas y Asociados")
+    issued = datetime(2026, 4, 1, tzinfo=UTC)
+    inv = invoice(who, "R-1", Money.parse("500.00", "MXN"), issued)
+    [handle] = await start_issued(stack, [inv])
+    money_in.add_customer_alias(stack.store, "hold", "ROJAS", kind="name", value=who.name)
+    odd = StatementLine(
+        source="manual.csv",
+        line=2,
+        entry_id="hold-1",
+        account="0001",
+        direction=Direction.CREDIT,
+        amount=Money.parse("123.45", "MXN"),
+        booked_on=issued.date() + timedelta(days=5),
+        counterparty_name="ROJAS Y ASOCIADOS",
+    )
+    statement = Statement(source="manual.csv", format="csv", lines=(odd,))
+
+    run = await reconcile(stack, statement, "hold")
+
+    assert run.imported is not None
+    [row] = run.imported.exceptions
+    assert (row.customer_id, row.tenant) == ("ROJAS", "hold")
+    assert run.held == [inv.workflow_id]
+    view = await handle.query(InvoiceCollectionWorkflow.status)
+    assert view.status is InvoiceStatus.PAUSED
+    [task] = [t for t in stack.sandbox.tasks() if t.kind == "unmatched_payment"]
+    assert task.customer_id == "ROJAS" and "123.45" in task.title
+    [stored] = money_in.exceptions(stack.store, customer_id="ROJAS")
+    assert stored.crm_task_id == task.id
+
+    assert row.id is not None
+    created, resumed = await resolve(
+        stack.store, stack.env.client, row.id, actor="ana", note="customer called", invoices=["R-1"]
+    )
+    assert [(m.invoice_id, str(m.amount.to_decimal())) for m in created] == [("R-1", "123.45")]
+    assert resumed == [inv.workflow_id]
+    await until(handle, completed(names.POST_TO_ERP))
+    view = await handle.query(InvoiceCollectionWorkflow.status)
+    assert (view.status, view.paid) == (InvoiceStatus.OPEN, "123.45")
+    assert money_in.exceptions(stack.store, status=money_in.EXCEPTION_OPEN) == []
