@@ -154,7 +154,9 @@ def test_the_same_invoice_step_asked_twice_gets_the_same_slot() -> None:
         profile=None,
         joined=False,
         invoices=["INV-A", "INV-B"],
+        desired_at=first.desired_at,
     )
+    assert first.desired_at == T
     assert len(gate.slots) == 1
     assert [m.invoice_id for m in gate.slots[0].members] == ["INV-A", "INV-B"]
 
