@@ -50,9 +50,8 @@ def load_statement(path: Path, fmt: str | None = None, mapping: Path | None = No
         raise StatementFileError(str(path), None, "no such file")
     kwargs: dict[str, Any] = {"format": fmt}
     if mapping is not None:
-        kwargs["mapping"] = bank_files.CsvMapping.from_yaml(mapping)  # type: ignore[attr-defined]
-    statement: Statement = bank_files.read_statement(path, **kwargs)  # type: ignore[attr-defined]
-    return statement
+        kwargs["mapping"] = bank_files.CsvMapping.from_yaml(mapping)
+    return bank_files.read_statement(path, **kwargs)
 
 
 def received_at(day: date) -> datetime:

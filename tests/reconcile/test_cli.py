@@ -1,0 +1,115 @@
+"""`cobranza reconcile`: the --json shape, --dry-run writing nothing, unreadable files."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cobranza.domain.effects import InvoiceSnapshot
+from cobranza.domain.invoice import InvoiceStatus
+from cobranza.starter.cli import app
+from cobranza.store import Store, money_in
+
+HERE = Path(__file__).resolve().parent / "fixtures"
+STATEMENT = HERE / "grouped_partial.camt053.xml"
+
+
+def open_invoice(invoice_id: str, amount_minor: int) -> InvoiceSnapshot:
+    return InvoiceSnapshot(
+        workflow_id=f"invoice-camt-{invoice_id}",
+        tenant="camt",
+        invoice_id=invoice_id,
+        customer_id="GOMEZ",
+        country="MX",
+        currency="MXN",
+        amount_minor=amount_minor,
+        paid_minor=0,
+        status=InvoiceStatus.OPEN,
+        dunning_level=0,
+        issued_on=date(2026, 4, 1),
+        due_on=date(2026, 5, 1),
+        policy_ref="standard@v1",
+        updated_at=datetime(2026, 4, 1, tzinfo=UTC),
+    )
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    database = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store.from_url(database)
+    store.create_all()
+    for invoice_id, minor in (("G-1", 100_00), ("G-2", 250_00), ("G-3", 400_00)):
+        store.upsert_invoice(open_invoice(invoice_id, minor))
+    store.dispose()
+    return database
+
+
+def test_dry_run_json_has_one_object_per_entry_and_writes_nothing(url: str) -> None:
+    result = CliRunner().invoke(
+        app, ["reconcile", str(STATEMENT), "--dry-run", "--json", "--database-url", url]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) == {"lines", "errors"} and data["errors"] == []
+    grouped, partial = data["lines"]
+    assert {k: grouped[k] for k in ("amount", "currency", "booked_on", "reference")} == {
+        "amount": "350.00",
+        "currency": "MXN",
+        "booked_on": "2026-04-20",
+        "reference": None,
+    }
+    assert grouped["match"] == {
+        "rule": "grouped",
+        "confidence": 0.85,
+        "invoices": [
+            {"invoice_id": "G-1", "amount": "100.00"},
+            {"invoice_id": "G-2", "amount": "250.00"},
+        ],
+    }
+    assert partial["reference"] == "G-3" and partial["match"]["rule"] == "partial"
+
+    store = Store.from_url(url)
+    assert money_in.count_entries(store) == 0
+    assert money_in.all_matches(store) == [] and money_in.exceptions(store) == []
+    store.dispose()
+
+
+def test_an_unmatched_line_has_a_null_match(url: str, tmp_path: Path) -> None:
+    odd = tmp_path / "odd.xml"
+    odd.write_text(STATEMENT.read_text().replace("G-3", "ZZ-9"))
+    result = CliRunner().invoke(
+        app, ["reconcile", str(odd), "--dry-run", "--json", "--database-url", url]
+    )
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout)["lines"][1]
+    assert line["match"] is None and line["outcome"] == "exception"
+
+
+def test_the_table_names_rules_and_invoices(url: str) -> None:
+    result = CliRunner().invoke(
+        app, ["reconcile", str(STATEMENT), "--dry-run", "--database-url", url]
+    )
+    assert result.exit_code == 0, result.output
+    assert all(word in result.stdout for word in ("grouped", "partial", "G-1", "G-3", "150.00"))
+
+
+def test_an_unreadable_file_exits_non_zero_naming_file_line_and_reason(
+    url: str, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.xml"
+    broken.write_text(
+        STATEMENT.read_text().replace('<Amt Ccy="MXN">150.00</Amt>', '<Amt Ccy="MXN">1x0</Amt>')
+    )
+    result = CliRunner().invoke(app, ["reconcile", str(broken), "--json", "--database-url", url])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("broken.xml:")
+    line = result.stderr.split(":")[1]
+    assert line.isdigit() and int(line) > 1
+
+    missing = CliRunner().invoke(app, ["reconcile", str(tmp_path / "nope.xml")])
+    assert missing.exit_code == 2 and "no such file" in missing.stderr
