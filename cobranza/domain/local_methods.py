@@ -18,7 +18,7 @@ import clabe
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from stdnum import luhn
 
-from cobranza.domain.invoice import Invoice
+from cobranza.domain.invoice import Customer, Invoice
 from cobranza.domain.money import Money
 
 CLABE_LENGTH = 18
@@ -236,9 +236,16 @@ def is_valid_pse_reference(value: str) -> bool:
 
 def local_reference(invoice: Invoice, accounts: CollectionAccounts) -> PaymentReference | None:
     """The bank-transfer reference for the invoice's country, or None where we have none."""
-    customer = invoice.customer
+    return reference_for(invoice.customer, invoice.invoice_id, invoice.amount, accounts)
+
+
+def reference_for(
+    customer: Customer, invoice_id: str, amount: Money, accounts: CollectionAccounts
+) -> PaymentReference | None:
+    """The reference for paying `amount` of one invoice (a reminder asks for what is still
+    outstanding, not the invoice's original amount)."""
     country = customer.country.upper()
-    common = {"amount": invoice.amount, "beneficiary": accounts.beneficiary}
+    common = {"amount": amount, "beneficiary": accounts.beneficiary}
     if country == "MX" and accounts.spei_bank is not None:
         value = customer_clabe(accounts, customer.tenant, customer.customer_id)
         return PaymentReference(
@@ -247,16 +254,16 @@ def local_reference(invoice: Invoice, accounts: CollectionAccounts) -> PaymentRe
             label="CLABE (SPEI)",
             value=value,
             display=f"{value[:3]} {value[3:6]} {value[6:17]} {value[17]}",
-            concept=invoice.invoice_id,
+            concept=invoice_id,
             **common,
         )
-    if country == "BR" and accounts.pix_key is not None and invoice.amount.currency == "BRL":
+    if country == "BR" and accounts.pix_key is not None and amount.currency == "BRL":
         code = pix_copy_paste(
             accounts.pix_key,
             accounts.beneficiary,
             accounts.pix_city,
-            invoice.amount,
-            invoice.invoice_id,
+            amount,
+            invoice_id,
         )
         return PaymentReference(
             method=LocalMethod.PIX,
@@ -264,18 +271,18 @@ def local_reference(invoice: Invoice, accounts: CollectionAccounts) -> PaymentRe
             label="PIX copia e cola",
             value=code,
             display=code,
-            concept=invoice.invoice_id,
+            concept=invoice_id,
             **common,
         )
     if country == "CO" and accounts.pse_biller_code is not None:
-        value = pse_reference(customer.tenant, invoice.invoice_id)
+        value = pse_reference(customer.tenant, invoice_id)
         return PaymentReference(
             method=LocalMethod.PSE,
             country=country,
             label=f"Referencia PSE (convenio {accounts.pse_biller_code})",
             value=value,
             display=" ".join(value[i : i + 4] for i in range(0, len(value), 4)),
-            concept=invoice.invoice_id,
+            concept=invoice_id,
             **common,
         )
     return None

@@ -28,6 +28,7 @@ from cobranza.domain.compliance_profile import ContactChannel, ContentRequiremen
 from cobranza.domain.creditor import DEMO_CREDITOR, Creditor
 from cobranza.domain.effects import LineItem
 from cobranza.domain.invoice import Channel, Customer
+from cobranza.domain.local_methods import reference_for
 from cobranza.domain.money import Money
 from cobranza.integrations.errors import MessageTemplateError
 
@@ -115,7 +116,7 @@ class MessageCatalog:
         language, format_locale = self._resolve(locale)
         if requires is None:
             requires = required_content(customer, channel)
-        context = _context(format_locale, customer, items, creditor.name)
+        context = _context(format_locale, customer, items, creditor)
         context["opt_out"] = ContentRequirement.OPT_OUT in requires
         context["creditor_tax_id"] = ""
         if ContentRequirement.CREDITOR_TAX_ID in requires:
@@ -185,7 +186,7 @@ class MessageCatalog:
 
 
 def _context(
-    locale: str, customer: Customer, items: Sequence[LineItem], creditor: str
+    locale: str, customer: Customer, items: Sequence[LineItem], creditor: Creditor
 ) -> dict[str, Any]:
     totals: dict[str, Money] = {}
     for item in items:
@@ -193,14 +194,21 @@ def _context(
         totals[currency] = totals.get(currency, Money.zero(currency)) + item.outstanding
     return {
         "customer_name": customer.name,
-        "creditor": creditor,
-        "items": [_item_view(locale, item) for item in items],
+        "creditor": creditor.name,
+        "items": [_item_view(locale, customer, item, creditor) for item in items],
         # Invoices in different currencies cannot be summed; list one total per currency.
         "total": " + ".join(total.format(locale) for total in totals.values()),
     }
 
 
-def _item_view(locale: str, item: LineItem) -> dict[str, Any]:
+def _item_view(
+    locale: str, customer: Customer, item: LineItem, creditor: Creditor
+) -> dict[str, Any]:
+    transfer = None
+    if creditor.accounts is not None and item.outstanding.is_positive():
+        # Where the customer lives people pay by transfer (SPEI, PIX, PSE): say how, for
+        # what is still outstanding.
+        transfer = reference_for(customer, item.invoice_id, item.outstanding, creditor.accounts)
     return {
         "invoice_id": item.invoice_id,
         "amount": item.amount.format(locale),
@@ -210,6 +218,7 @@ def _item_view(locale: str, item: LineItem) -> dict[str, Any]:
         "due_on": format_date(item.due_on, format="long", locale=locale),
         "days_overdue": item.days_overdue,
         "payment_link": item.payment_link,
+        "transfer": transfer.model_dump() if transfer is not None else None,
     }
 
 

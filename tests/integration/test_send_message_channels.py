@@ -8,6 +8,7 @@ from temporalio.testing import ActivityEnvironment
 
 from cobranza.activities.collection import CollectionActivities
 from cobranza.domain.invoice import Channel, Customer
+from cobranza.domain.local_methods import is_valid_clabe
 from cobranza.integrations.sandbox.server import Sandbox
 
 from .message_requests import customer, request
@@ -25,7 +26,10 @@ async def test_a_text_goes_to_the_normalised_number_once(
     assert again.duplicate and again.provider_message_id == receipt.provider_message_id
     (sent,) = sandbox.text_messages()
     assert sent.sid == receipt.provider_message_id and sent.channel == channel.value
-    assert sent.body == "cobranza demo creditor: Vencido: INV-1 $1,000.00."
+    # A Mexican customer can also pay by SPEI: the text carries the CLABE to transfer to.
+    text, clabe = sent.body.split(" CLABE (SPEI): ")
+    assert text == "cobranza demo creditor: Vencido: INV-1 $1,000.00."
+    assert is_valid_clabe(clabe) and clabe.startswith("002180")
     assert sent.status_callback == sandbox.status_callback_url
     row = activities.store.get_message(receipt.dedupe_key)
     assert row is not None and (row.channel, row.address) == (channel.value, "+525512345678")

@@ -6,8 +6,10 @@ from datetime import date
 
 import pytest
 
+from cobranza.domain.creditor import DEMO_CREDITOR
 from cobranza.domain.effects import LineItem
 from cobranza.domain.invoice import Channel, Customer
+from cobranza.domain.local_methods import customer_clabe
 from cobranza.domain.money import Money
 from cobranza.integrations.messages import has_template, render_message, template_names
 
@@ -68,7 +70,10 @@ def test_every_template_has_a_short_text_in_every_language(channel: Channel, loc
 def test_a_consolidated_text_lists_each_invoice_and_the_links(locale: str, expected: str) -> None:
     items = [item("INV-1"), item("INV-2", link="https://p/2")]
     message = render_message("overdue", locale, customer(locale=locale), items, channel=Channel.SMS)
-    assert message.text == expected
+    # The customer's own CLABE pays any of its invoices: it is given once, not per invoice.
+    assert DEMO_CREDITOR.accounts is not None
+    clabe = customer_clabe(DEMO_CREDITOR.accounts, "default", "C-1")
+    assert message.text == f"{expected} CLABE (SPEI): {clabe}"
 
 
 @pytest.mark.parametrize(
