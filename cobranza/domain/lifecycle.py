@@ -203,7 +203,10 @@ class Lifecycle:
             due_on=self.invoice.due_on.isoformat(),
             policy=self.policy.ref,
         )
-        self.set_status(self.dunning_status(at), at, "invoice issued")
+        # Money (or a support action) may have arrived while the invoice was being issued:
+        # issuing opens only an invoice nothing has happened to yet, never reopens a paid one.
+        if self.state.status is InvoiceStatus.SCHEDULED:
+            self.set_status(self.dunning_status(at), at, "invoice issued")
 
     def close(self, status: InvoiceStatus, at: datetime, reason: str) -> None:
         self.state.promise = None

@@ -391,3 +391,20 @@ def test_closing_twice_is_refused() -> None:
     assert life.state.status is InvoiceStatus.WRITTEN_OFF
     assert life.outstanding.is_zero()
     assert life.why_not_close() == "invoice is already written_off"
+
+
+def test_a_payment_during_issue_is_not_undone_by_issuing() -> None:
+    """A webhook can beat the issue step (its payment link activity) to the workflow."""
+    customer = Customer(customer_id="C1", country="MX", timezone="America/Mexico_City")
+    invoice = Invoice(
+        invoice_id="INV-1",
+        customer=customer,
+        amount=mxn("1000.00"),
+        issued_on=date(2026, 3, 11),
+        due_on=DUE,
+    )
+    life = Lifecycle(invoice, policy())
+    assert life.apply_payment(payment("1000.00"), at(date(2026, 3, 11), 9)) is PaymentOutcome.FULL
+    life.issue(at(date(2026, 3, 11), 10), "https://pay.example/INV-1")
+    assert status(life) is InvoiceStatus.PAID
+    assert life.is_closed
