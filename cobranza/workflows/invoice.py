@@ -12,6 +12,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from cobranza.activities import names
     from cobranza.domain.charges import PaymentMethodAdded, PaymentSettled
+    from cobranza.domain.declines import Decline
     from cobranza.domain.effects import (
         CrmTaskReceipt,
         CrmTaskRequest,
@@ -586,7 +587,21 @@ class InvoiceCollectionWorkflow(SupportActions):
 
     @workflow.signal
     def payment_failed(self, failure: PaymentFailed) -> None:
-        """A failed attempt; stale once the invoice is paid, when it changes nothing (L-07)."""
+        """A failed attempt; stale once the invoice is paid, when it changes nothing (L-07).
+
+        The gateway's "payment failed" for a charge that is processing settles it (L-05).
+        """
+        pay = self._pay() if self._input.autopay is not None else None
+        if pay is not None and pay.processing == failure.attempt_id:
+            settled = PaymentSettled(
+                payment_id=failure.attempt_id,
+                succeeded=False,
+                settled_at=failure.failed_at,
+                decline=Decline(code=failure.reason or None),
+            )
+            if pay.settled(settled):
+                self._wake()
+            return
         if not self._life.is_closed:
             self._life.add(
                 TimelineKind.CHARGE_ATTEMPT,

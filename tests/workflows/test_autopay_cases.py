@@ -488,6 +488,33 @@ async def test_L05_processing_then_fails_resumes_dunning(rig: Rig) -> None:
     )
 
 
+async def test_L05_gateway_payment_failed_event_settles_the_processing_charge(rig: Rig) -> None:
+    failed = local("2026-04-14", 9, LIMA)
+    out = await run(
+        rig,
+        _l05(
+            "INV-L05-WH",
+            [
+                (
+                    failed,
+                    EventKind.PAYMENT_FAILED,
+                    PaymentFailed(
+                        attempt_id="pi_INV-L05-WH_1", failed_at=failed, reason="insufficient_funds"
+                    ),
+                )
+            ],
+            "2026-06-01",
+        ),
+    )
+    (resumed,) = out.entries(TimelineKind.STATE_CHANGE, **{"from": "processing"})
+    assert resumed.at == failed
+    first = [e for e in out.charges() if e.details.get("attempt") == 1]
+    assert [e.details["result"] for e in first] == ["processing", "declined"]
+    assert first[-1].details["category"] == "soft"
+    assert [c.attempt for c in out.calls] == [1, 2, 3]
+    assert out.status is InvoiceStatus.PAID
+
+
 # ---- L-06 no payment method on file ---------------------------------------------------------
 
 
