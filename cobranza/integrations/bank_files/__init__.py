@@ -15,6 +15,7 @@ from cobranza.integrations.bank_files.bai2_records import read_bai2
 from cobranza.integrations.bank_files.camt import CAMT_NAMESPACE, read_camt
 from cobranza.integrations.bank_files.cfdi import CfdiInvoice, read_cfdi_invoice, read_cfdi_payment
 from cobranza.integrations.bank_files.cnab import read_cnab240
+from cobranza.integrations.bank_files.cnab400 import read_cnab400
 from cobranza.integrations.bank_files.csv_mapping import CsvMapping, read_mapped_csv
 from cobranza.integrations.bank_files.ofx import read_ofx
 from cobranza.integrations.bank_files.spei_cep import read_spei_cep
@@ -30,6 +31,7 @@ __all__ = [
     "read_cfdi_invoice",
     "read_cfdi_payment",
     "read_cnab240",
+    "read_cnab400",
     "read_mapped_csv",
     "read_mt940",
     "read_ofx",
@@ -43,6 +45,7 @@ FORMATS: dict[str, Callable[[Path], Statement]] = {
     "bai2": read_bai2,
     "ofx": read_ofx,
     "cnab240": read_cnab240,
+    "cnab400": read_cnab400,
     "spei_cep": read_spei_cep,
     "cfdi": read_cfdi_payment,
 }
@@ -79,7 +82,7 @@ def _detect_xml(head: bytes) -> str | None:
 
 
 def detect_format(path: Path) -> str | None:
-    """The format a file's content shows (camt, mt940, bai2, ofx, cnab240, spei_cep, cfdi)."""
+    """The format a file's content shows: camt, mt940, bai2, ofx, cnab240/400, spei_cep, cfdi."""
     try:
         head = path.read_bytes()[:8192]
     except OSError as exc:
@@ -98,6 +101,8 @@ def detect_format(path: Path) -> str | None:
     if re.search(r"^:20:", text, re.M) and re.search(r"^:(25|60F|61):", text, re.M):
         return "mt940"
     first = text.splitlines()[0] if text else ""
+    if first.startswith("02RETORNO"):
+        return "cnab400"
     if len(first) <= 240 and first[:8].isdigit() and first[7] == "0" and len(first) > 140:
         return "cnab240"
     return None
