@@ -177,8 +177,12 @@ def queue_exception(
     customer_id: str | None = None,
     tenant: str | None = None,
     payload: dict[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> bool:
-    """Queue money for a person to look at; idempotent on (source, key), True when new."""
+    """Queue money for a person to look at; idempotent on (source, key), True when new.
+
+    `at` (aware) is when it was queued, now by default; a statement import passes its own.
+    """
     if not source or not key:
         raise ValueError("an exception needs a non-empty source and key")
     ensure_money_in_tables(store)
@@ -193,7 +197,7 @@ def queue_exception(
         "tenant": tenant,
         "payload": dict(payload or {}),
         "status": EXCEPTION_OPEN,
-        "queued_at": datetime.now(UTC),
+        "queued_at": at or datetime.now(UTC),
         "resolution": {},
     }
     with store._writing() as conn:
@@ -435,6 +439,7 @@ def record_import(store: Store, results: Sequence[LineMatch], at: datetime) -> I
                     "line": r.line.line,
                     "candidates": list(r.candidates),
                 },
+                at=at,
             )
     new = set(outcome.new_entries)
     outcome.exceptions = [

@@ -84,6 +84,51 @@ class AutopayRecovery(BaseModel):
     )
 
 
+class RuleFigures(BaseModel):
+    """Money-in allocated to invoices by one matching rule."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entries: int = Field(description="statement entries or webhook payments")
+    amount: dict[str, str] = Field(description="currency -> amount allocated")
+
+
+class UnmatchedFigures(BaseModel):
+    """Money of one currency waiting in the exceptions queue, and how long it has waited."""
+
+    model_config = ConfigDict(frozen=True)
+
+    exceptions: int
+    amount: str
+    oldest_days: int = Field(description="whole days since the oldest of it arrived")
+    by_age: dict[str, str] = Field(description="age bucket -> amount")
+
+
+class ClosingTime(BaseModel):
+    """Hours from the money arriving to the invoice it paid closing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    invoices: int
+    median_hours: float
+    p90_hours: float
+
+
+class MoneyInReport(BaseModel):
+    """Reconciliation: what matched by which rule, what waits for a person, how fast it closed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    statement_entries: int
+    matched_by_rule: dict[str, RuleFigures]
+    credit: dict[str, str] = Field(description="overpayments recorded as customer credit")
+    unmatched: dict[str, UnmatchedFigures] = Field(description="per currency, open exceptions")
+    unmatched_without_amount: int = Field(0, description="open exceptions naming no amount")
+    money_in_to_closed: dict[str, ClosingTime] = Field(
+        default_factory=dict, description="'all', 'statement', 'webhook' -> closing time"
+    )
+
+
 class CollectionReport(BaseModel):
     """What finance asks of collections, per currency and never converted between currencies.
 
@@ -116,6 +161,7 @@ class CollectionReport(BaseModel):
     aging: dict[str, AgingBuckets]
     by_country: dict[str, CountryFigures]
     autopay: AutopayRecovery | None = Field(default=None, description="None: no autopay charge")
+    money_in: MoneyInReport | None = Field(default=None, description="None: no money-in data")
 
     @model_validator(mode="after")
     def _reconciles(self) -> CollectionReport:

@@ -10,7 +10,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from rich.console import Console
 from rich.table import Table
 
-from cobranza.store.report_model import AGING_BUCKETS, AutopayRecovery, CollectionReport
+from cobranza.store.report_model import (
+    AGING_BUCKETS,
+    AutopayRecovery,
+    CollectionReport,
+    MoneyInReport,
+)
 
 LABEL_WIDTH = 220
 BAR_WIDTH = 420
@@ -207,6 +212,8 @@ def print_report(report: CollectionReport, console: Console) -> None:
     console.print(countries)
     if report.autopay is not None:
         _print_autopay(report.autopay, console)
+    if report.money_in is not None:
+        _print_money_in(report.money_in, console)
 
 
 def _print_autopay(recovery: AutopayRecovery, console: Console) -> None:
@@ -223,6 +230,36 @@ def _print_autopay(recovery: AutopayRecovery, console: Console) -> None:
     for category, amounts in recovery.recovered_by_decline_category.items():
         table.add_row("after decline", category, _per_currency(amounts))
     console.print(table)
+
+
+def _print_money_in(report: MoneyInReport, console: Console) -> None:
+    """Money in: matched by rule, unmatched amount and age, hours from money-in to closed."""
+    console.print(f"Money in: {report.statement_entries} statement entries imported")
+    matched = Table(title="Money in matched by rule")
+    for column in ("rule", "entries", "amount"):
+        matched.add_column(column, justify="left" if column == "rule" else "right")
+    for rule, figures in report.matched_by_rule.items():
+        matched.add_row(rule, str(figures.entries), _per_currency(figures.amount))
+    if report.credit:
+        matched.add_row("credit (overpaid)", "", _per_currency(report.credit))
+    console.print(matched)
+    unmatched = Table(title="Unmatched money (open exceptions)")
+    for column in ("currency", "exceptions", "amount", "oldest days", "by age"):
+        unmatched.add_column(
+            column, justify="left" if column in ("currency", "by age") else "right"
+        )
+    for currency, u in report.unmatched.items():
+        ages = "\n".join(f"{label}: {value}" for label, value in u.by_age.items())
+        unmatched.add_row(currency, str(u.exceptions), u.amount, str(u.oldest_days), ages)
+    if report.unmatched_without_amount:
+        unmatched.add_row("no amount", str(report.unmatched_without_amount), "", "", "")
+    console.print(unmatched)
+    closing = Table(title="Hours from money in to invoice closed")
+    for column in ("source", "invoices", "median", "p90"):
+        closing.add_column(column, justify="left" if column == "source" else "right")
+    for source, t in report.money_in_to_closed.items():
+        closing.add_row(source, str(t.invoices), str(t.median_hours), str(t.p90_hours))
+    console.print(closing)
 
 
 def _per_currency(amounts: dict[str, str]) -> str:

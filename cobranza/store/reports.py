@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from cobranza.domain.effects import InvoiceSnapshot
 from cobranza.domain.invoice import InvoiceStatus, TimelineKind
 from cobranza.domain.money import Money
+from cobranza.store.money_in_report import money_in_report
 from cobranza.store.report_model import (
     AGING_BUCKETS,
     AgingBuckets,
@@ -287,6 +288,7 @@ def build_report(store: Store, as_of: datetime, tenant: str | None = None) -> Co
         aging=_aging(invoices, as_of),
         by_country=_with_contacts(_country_figures(invoices), invoices, store, as_of, tenant),
         autopay=autopay_recovery(store, as_of, tenant),
+        money_in=money_in_report(store, as_of, tenant),
     )
 
 
