@@ -11,10 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +22,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from cobranza.activities import names
 from cobranza.domain.charges import ChargeOutcome, ChargeRequest, ChargeStatus
 from cobranza.integrations.sandbox.gateway import gateway_book
-from cobranza.starter.stack import Stack, local_stack
+from cobranza.starter.stack import local_stack
+from cobranza.starter.worker_process import worker_process
 from cobranza.store.charges import charge_attempts
 
 from .charge_requests import charge_request
@@ -53,35 +50,6 @@ class ChargeOnceWorkflow:
         )
 
 
-@contextmanager
-def worker_process(stack: Stack, database_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`cobranza worker` serving the charge activity, killed on the way out whatever happened."""
-    command = [
-        sys.executable,
-        "-m",
-        "cobranza.starter.cli",
-        "worker",
-        "--sandbox-url",
-        stack.sandbox.http_url,
-        "--smtp-port",
-        str(stack.sandbox.smtp_port),
-        "--temporal-address",
-        stack.env.client.service_client.config.target_host,
-        "--task-queue",
-        ACTIVITY_QUEUE,
-        "--database-url",
-        database_url,
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=30)
-
-
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs kill -9")
 async def test_worker_killed_between_charge_and_record_charges_once(tmp_path: Path) -> None:
     database_url = f"sqlite:///{tmp_path / 'store.db'}"
@@ -105,14 +73,16 @@ async def test_worker_killed_between_charge_and_record_charges_once(tmp_path: Pa
                 task_queue=WORKFLOW_QUEUE,
             )
             try:
-                with worker_process(stack, database_url, tmp_path / "worker-1.log") as first:
+                with worker_process(
+                    stack, database_url, tmp_path / "worker-1.log", ACTIVITY_QUEUE
+                ) as first:
                     # The gateway charged; the worker is waiting for the answer: kill it now.
                     await asyncio.to_thread(book.wait_for_charges, 1, DEADLINE_S)
                     os.kill(first.pid, signal.SIGKILL)
                     first.wait(timeout=30)
                 assert charge_attempts(stack.store) == [], "the killed worker recorded nothing"
                 book.release()
-                with worker_process(stack, database_url, tmp_path / "worker-2.log"):
+                with worker_process(stack, database_url, tmp_path / "worker-2.log", ACTIVITY_QUEUE):
                     outcome = await asyncio.wait_for(handle.result(), DEADLINE_S)
             finally:
                 book.release()

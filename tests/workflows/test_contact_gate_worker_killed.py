@@ -11,11 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +22,7 @@ from cobranza.integrations.smtp import message_id_for
 from cobranza.starter.scenario import load_scenario
 from cobranza.starter.simulate import Simulator
 from cobranza.starter.stack import Stack, local_stack
+from cobranza.starter.worker_process import worker_process
 from cobranza.store.tables import MessageRow
 
 from .test_contact_gate import (
@@ -37,36 +35,6 @@ from .test_contact_gate import (
 TENANT = "gatekilled"
 SMTP_HOLD_MS = 1_500
 DEADLINE_S = 240.0
-
-
-@contextmanager
-def worker_process(stack: Stack, database_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`cobranza worker` in a process of its own; killed on the way out whatever happened."""
-    address = stack.env.client.service_client.config.target_host
-    command = [
-        sys.executable,
-        "-m",
-        "cobranza.starter.cli",
-        "worker",
-        "--sandbox-url",
-        stack.sandbox.http_url,
-        "--smtp-port",
-        str(stack.sandbox.smtp_port),
-        "--temporal-address",
-        address,
-        "--task-queue",
-        stack.task_queue,
-        "--database-url",
-        database_url,
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=30)
 
 
 async def until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
