@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
+from cobranza.api.exceptions import exceptions_router
 from cobranza.api.ingress import Ingress, Receipt
 from cobranza.api.mercadopago import PROVIDER as MERCADOPAGO
 from cobranza.api.mercadopago import (
@@ -48,6 +49,7 @@ def build_app(
     settings: ApiSettings, ingress: Ingress, mercadopago: MercadoPagoApi | None = None
 ) -> FastAPI:
     app = FastAPI(title="cobranza ingress", docs_url="/docs", redoc_url=None)
+    app.include_router(exceptions_router(ingress.client, ingress.store))
 
     @app.exception_handler(SignatureRejected)
     async def rejected(request: Request, exc: SignatureRejected) -> JSONResponse:

@@ -13,29 +13,33 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.service import RPCError
+from temporalio.client import Client
 
-from cobranza.domain.invoice import InvoiceStatus, PauseRequest, PaymentReceived, ResumeRequest
-from cobranza.domain.matching import LineMatch, OpenItem, Outcome, match_lines
+from cobranza.domain.matching import LineMatch, Outcome, match_lines
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Statement, StatementFileError, StatementLine
 from cobranza.integrations.errors import IntegrationError
 from cobranza.integrations.http_clients import HttpCrm
+from cobranza.starter.exception_resolution import (
+    Resolution,
+    ResolutionError,
+    exception_summary,
+    hold_customer,
+    post_matches,
+    resolve,
+)
 from cobranza.starter.temporal_env import connect
 from cobranza.store import money_in
 from cobranza.store.money_in import MatchRow, MoneyInExceptionRow, StatementEntryRow
 from cobranza.store.store import Store
-from cobranza.workflows.invoice import InvoiceCollectionWorkflow
 
-ACTOR = "reconciliation"
 DEFAULT_CRM_URL = "http://127.0.0.1:8700"  # the sandbox of `cobranza up`
 out = Console()
 err = Console(stderr=True)
@@ -52,11 +56,6 @@ def load_statement(path: Path, fmt: str | None = None, mapping: Path | None = No
     if mapping is not None:
         kwargs["mapping"] = bank_files.CsvMapping.from_yaml(mapping)
     return bank_files.read_statement(path, **kwargs)
-
-
-def received_at(day: date) -> datetime:
-    """A booking date as an instant: noon UTC, the same calendar day in every American zone."""
-    return datetime.combine(day, time(12, 0), UTC)
 
 
 # -- matching and recording ------------------------------------------------------------------
@@ -94,28 +93,6 @@ def reconcile_statement(
     return run
 
 
-async def post_matches(store: Store, client: Client) -> tuple[list[str], list[str]]:
-    """Signal every unposted match to its workflow; (posted payment ids, errors)."""
-    posted, errors = [], []
-    for match in money_in.unposted_matches(store):
-        payment = PaymentReceived(
-            payment_id=match.payment_id,
-            amount=match.amount,
-            received_at=received_at(match.booked_on),
-            method="transfer",
-            reference=match.entry_id,
-        )
-        handle = client.get_workflow_handle(match.workflow_id)
-        try:
-            await handle.signal(InvoiceCollectionWorkflow.payment_received, payment)
-        except RPCError as exc:
-            errors.append(f"{match.payment_id}: {match.workflow_id}: {exc.message}")
-            continue
-        money_in.mark_posted(store, match.payment_id, datetime.now(UTC))
-        posted.append(match.payment_id)
-    return posted, errors
-
-
 async def open_exception_tasks(
     store: Store, crm: HttpCrm, rows: Sequence[MoneyInExceptionRow]
 ) -> list[str]:
@@ -141,61 +118,6 @@ async def open_exception_tasks(
     return errors
 
 
-def _customer_invoices(store: Store, tenant: str, customer_id: str) -> list[str]:
-    return [
-        s.workflow_id
-        for s in store.invoices(tenant)
-        if s.customer_id == customer_id and not s.status.is_closed
-    ]
-
-
-async def hold_customer(store: Store, client: Client, row: MoneyInExceptionRow) -> list[str]:
-    """Pause the customer's open invoices while their money waits for a person."""
-    if row.customer_id is None or row.tenant is None:
-        return []
-    held = []
-    reason = f"unmatched money in exception {row.id}: {row.reason}"[:500]
-    for workflow_id in _customer_invoices(store, row.tenant, row.customer_id):
-        snapshot = store.get_invoice(workflow_id)
-        if snapshot is not None and snapshot.status is InvoiceStatus.PAUSED:
-            continue
-        handle = client.get_workflow_handle(workflow_id)
-        try:
-            await handle.execute_update(
-                InvoiceCollectionWorkflow.pause, PauseRequest(actor=ACTOR, reason=reason)
-            )
-        except (WorkflowUpdateFailedError, RPCError):
-            continue  # closed, disputed, promised: it is not sending reminders anyway
-        held.append(workflow_id)
-    return held
-
-
-async def release_customer(
-    store: Store, client: Client, tenant: str | None, customer_id: str | None, why: str
-) -> list[str]:
-    """Resume the customer's paused invoices once none of their money waits for a person."""
-    if customer_id is None or tenant is None:
-        return []
-    waiting = [
-        r
-        for r in money_in.exceptions(store, status=money_in.EXCEPTION_OPEN, customer_id=customer_id)
-        if r.tenant == tenant
-    ]
-    if waiting:
-        return []
-    resumed = []
-    for workflow_id in _customer_invoices(store, tenant, customer_id):
-        handle = client.get_workflow_handle(workflow_id)
-        try:
-            await handle.execute_update(
-                InvoiceCollectionWorkflow.resume, ResumeRequest(actor=ACTOR, reason=why)
-            )
-        except (WorkflowUpdateFailedError, RPCError):
-            continue
-        resumed.append(workflow_id)
-    return resumed
-
-
 async def apply(store: Store, client: Client, crm: HttpCrm, run: Reconciliation) -> None:
     """Post the new matches and open tasks and holds for the new exceptions."""
     run.posted, errors = await post_matches(store, client)
@@ -204,67 +126,6 @@ async def apply(store: Store, client: Client, crm: HttpCrm, run: Reconciliation)
     run.errors.extend(await open_exception_tasks(store, crm, new_exceptions))
     for row in new_exceptions:
         run.held.extend(await hold_customer(store, client, row))
-
-
-async def resolve(
-    store: Store,
-    client: Client,
-    exception_id: int,
-    *,
-    actor: str,
-    note: str,
-    invoices: Sequence[str] = (),
-    tenant: str | None = None,
-) -> tuple[list[MatchRow], list[str]]:
-    """Confirm (no invoices) or reassign (to invoices) an open exception, then release holds."""
-    row = money_in.get_exception(store, exception_id)
-    if row is None:
-        raise LookupError(f"no exception {exception_id}")
-    if row.status != money_in.EXCEPTION_OPEN:
-        raise ValueError(f"exception {exception_id} is already {row.status}")
-    created: list[MatchRow] = []
-    if invoices:
-        amount = row.amount
-        if amount is None:
-            raise ValueError(f"exception {exception_id} has no amount to reassign")
-        created = money_in.record_manual_matches(
-            store, row.key, _allocate(store, amount, invoices, tenant or row.tenant), _now()
-        )
-    status = money_in.EXCEPTION_REASSIGNED if invoices else money_in.EXCEPTION_CONFIRMED
-    resolution = {"note": note, "invoices": list(invoices)}
-    money_in.resolve_exception(
-        store, exception_id, status=status, actor=actor, resolution=resolution, at=_now()
-    )
-    await post_matches(store, client)
-    why = f"exception {exception_id} {status} by {actor}: {note}"[:500]
-    resumed = await release_customer(store, client, row.tenant, row.customer_id, why)
-    return created, resumed
-
-
-def _allocate(
-    store: Store, amount: Money, invoices: Sequence[str], tenant: str | None
-) -> list[tuple[OpenItem, Money]]:
-    """The exception's money over the invoices named, in order, each up to what it owes."""
-    items = {i.invoice_id: i for i in money_in.open_items(store, tenant)}
-    left = amount.minor
-    plan = []
-    for invoice_id in invoices:
-        item = items.get(invoice_id)
-        if item is None:
-            raise ValueError(f"invoice {invoice_id} is not open (tenant {tenant or 'any'})")
-        if item.outstanding.currency != amount.currency:
-            raise ValueError(
-                f"invoice {invoice_id} is in {item.outstanding.currency}, not {amount.currency}"
-            )
-        take = min(left, item.outstanding.minor)
-        if take > 0:
-            plan.append((item, Money(minor=take, currency=amount.currency)))
-            left -= take
-    return plan
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # -- output ----------------------------------------------------------------------------------
@@ -431,23 +292,8 @@ def list_exceptions(
         rows = money_in.exceptions(store, status=status)
     finally:
         store.dispose()
-    now = _now()
-    data: list[dict[str, Any]] = [
-        {
-            "id": r.id,
-            "source": r.source,
-            "key": r.key,
-            "status": r.status,
-            "amount": None if r.amount is None else str(r.amount.to_decimal()),
-            "currency": r.currency,
-            "reference": r.reference,
-            "customer_id": r.customer_id,
-            "reason": r.reason,
-            "age_days": (now - r.queued_at).days,
-            "crm_task_id": r.crm_task_id,
-        }
-        for r in rows
-    ]
+    now = datetime.now(UTC)
+    data = [exception_summary(r, now) for r in rows]
     if as_json_flag:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
@@ -471,16 +317,18 @@ def _resolve_cli(
     exception_id: int,
     actor: str,
     note: str,
-    invoices: Sequence[str],
-    tenant: str | None,
     database_url: str | None,
     temporal_address: str,
+    *,
+    invoices: Sequence[str] = (),
+    customer_id: str | None = None,
+    tenant: str | None = None,
 ) -> None:
     store = Store.from_url(database_url)
     try:
         store.create_all()
 
-        async def go() -> tuple[list[MatchRow], list[str]]:
+        async def go() -> Resolution:
             client = await connect(temporal_address)
             return await resolve(
                 store,
@@ -489,19 +337,24 @@ def _resolve_cli(
                 actor=actor,
                 note=note,
                 invoices=invoices,
+                customer_id=customer_id,
                 tenant=tenant,
             )
 
-        created, resumed = asyncio.run(go())
-    except (LookupError, ValueError) as exc:
-        typer.echo(str(exc), err=True)
+        done = asyncio.run(go())
+    except ResolutionError as exc:
+        typer.echo(f"exception {exception_id}: {exc}", err=True)
         raise typer.Exit(1) from None
     finally:
         store.dispose()
-    for m in created:
+    for m in done.matches:
         out.print(f"matched {m.invoice_id}: {m.amount} (payment {m.payment_id})")
-    for workflow_id in resumed:
+    if done.unallocated is not None:
+        out.print(f"left unallocated: {done.unallocated}")
+    for workflow_id in done.resumed:
         out.print(f"resumed {workflow_id}")
+    for workflow_id in done.kept_paused:
+        out.print(f"still paused (not by reconciliation): {workflow_id}")
 
 
 @exceptions_app.command("confirm")
@@ -513,21 +366,38 @@ def confirm(
     temporal_address: TemporalAddress = "127.0.0.1:7233",
 ) -> None:
     """Close an exception as it stands (no invoice gets the money) and release the holds."""
-    _resolve_cli(exception_id, actor, note, (), None, database_url, temporal_address)
+    _resolve_cli(exception_id, actor, note, database_url, temporal_address)
 
 
 @exceptions_app.command("reassign")
 def reassign(
     exception_id: int,
-    invoice: Annotated[list[str], typer.Option(help="invoice to credit (repeat for several)")],
     actor: Annotated[str, typer.Option(help="who decided")],
+    invoice: Annotated[
+        list[str] | None, typer.Option(help="invoice to credit (repeat for several)")
+    ] = None,
+    customer: Annotated[
+        str | None, typer.Option(help="or: this customer's open invoices, oldest due first")
+    ] = None,
     note: Annotated[str, typer.Option(help="why")] = "reassigned",
     tenant: Annotated[str | None, typer.Option(help="tenant of the invoices")] = None,
     database_url: DatabaseUrl = None,
     temporal_address: TemporalAddress = "127.0.0.1:7233",
 ) -> None:
     """Give an exception's money to invoices (in order, each up to what it owes), post it."""
-    _resolve_cli(exception_id, actor, note, invoice, tenant, database_url, temporal_address)
+    if not invoice and customer is None:
+        typer.echo("reassign: give --invoice (repeatable) or --customer", err=True)
+        raise typer.Exit(2)
+    _resolve_cli(
+        exception_id,
+        actor,
+        note,
+        database_url,
+        temporal_address,
+        invoices=invoice or (),
+        customer_id=customer,
+        tenant=tenant,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -448,19 +448,46 @@ def record_import(store: Store, results: Sequence[LineMatch], at: datetime) -> I
     return outcome
 
 
-def record_manual_matches(
-    store: Store, entry_id: str, allocations: Sequence[tuple[OpenItem, Money]], at: datetime
-) -> list[MatchRow]:
-    """Matches a person decided (reassigning an exception); new ones are returned."""
+def manual_payment_id(row: MoneyInExceptionRow, invoice_id: str) -> str:
+    """A statement entry's money keeps its bank payment id; a webhook's names its source."""
+    if row.source == STATEMENT_SOURCE:
+        return payment_id_for(row.key, invoice_id)
+    return f"{row.source}:{row.key}:{invoice_id}"
+
+
+def settle_exception(
+    store: Store,
+    row: MoneyInExceptionRow,
+    *,
+    status: str,
+    actor: str,
+    resolution: dict[str, Any],
+    allocations: Sequence[tuple[OpenItem, Money]],
+    at: datetime,
+) -> list[MatchRow] | None:
+    """Close an open exception and store the matches a person decided, in one transaction.
+
+    None when it was no longer open (someone else resolved it first): nothing is written.
+    """
+    if status not in (EXCEPTION_CONFIRMED, EXCEPTION_REASSIGNED):
+        raise ValueError(f"status must be {EXCEPTION_CONFIRMED} or {EXCEPTION_REASSIGNED}")
     ensure_money_in_tables(store)
-    entry = known_entries(store, [entry_id]).get(entry_id)
+    entry = known_entries(store, [row.key]).get(row.key) if row.source == STATEMENT_SOURCE else None
     booked_on = entry.booked_on if entry is not None else at.date()
+    table = MoneyInExceptionRow.__table__  # type: ignore[attr-defined]
     created = []
     with store._writing() as conn:
+        closed = conn.execute(
+            update(table)
+            .where(table.c.id == row.id, table.c.status == EXCEPTION_OPEN)
+            .values(status=status, resolved_by=actor, resolution=resolution, resolved_at=at)
+        )
+        if not closed.rowcount:
+            return None
         for item, amount in allocations:
             values: dict[str, Any] = {
-                "payment_id": payment_id_for(entry_id, item.invoice_id),
-                "entry_id": entry_id,
+                "payment_id": manual_payment_id(row, item.invoice_id),
+                "entry_id": row.key,
                 "tenant": item.tenant,
                 "invoice_id": item.invoice_id,
                 "workflow_id": item.workflow_id,

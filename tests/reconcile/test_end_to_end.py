@@ -33,8 +33,9 @@ from cobranza.domain.views import CollectionInput
 from cobranza.integrations.bank_files.camt import read_camt
 from cobranza.integrations.bank_files.cfdi import read_cfdi_invoice, read_cfdi_payment
 from cobranza.integrations.http_clients import HttpCrm
+from cobranza.starter.exception_resolution import resolve
 from cobranza.starter.policy_catalog import read_policy_file
-from cobranza.starter.reconcile import apply, as_json, reconcile_statement, resolve
+from cobranza.starter.reconcile import apply, as_json, reconcile_statement
 from cobranza.starter.stack import Stack, local_stack
 from cobranza.store import money_in
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow, start_search_attributes
@@ -254,11 +255,11 @@ async def test_unmatched_money_holds_the_customer_until_reassigned(stack: Stack)
     assert stored.crm_task_id == task.id
 
     assert row.id is not None
-    created, resumed = await resolve(
+    done = await resolve(
         stack.store, stack.env.client, row.id, actor="ana", note="customer called", invoices=["R-1"]
     )
-    assert [(m.invoice_id, str(m.amount.to_decimal())) for m in created] == [("R-1", "123.45")]
-    assert resumed == [inv.workflow_id]
+    assert [(m.invoice_id, str(m.amount.to_decimal())) for m in done.matches] == [("R-1", "123.45")]
+    assert (done.resumed, done.kept_paused) == ([inv.workflow_id], [])
     await until(handle, completed(names.POST_TO_ERP))
     view = await handle.query(InvoiceCollectionWorkflow.status)
     assert (view.status, view.paid) == (InvoiceStatus.OPEN, "123.45")

@@ -1,0 +1,327 @@
+"""Money-in exceptions acted on: post matches, hold and release customers, confirm or reassign.
+
+One code path for `cobranza exceptions confirm|reassign` and `POST /exceptions/{id}/...`.
+Reconciliation pauses a customer's open invoices (actor "reconciliation") while their money
+waits for a person; resolving the last such exception lifts only those pauses, never one a
+person made for another reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from cobranza.domain.invoice import (
+    InvoiceStatus,
+    PauseRequest,
+    PaymentReceived,
+    ResumeRequest,
+    TimelineEntry,
+    TimelineKind,
+)
+from cobranza.domain.matching import OpenItem
+from cobranza.domain.money import Money
+from cobranza.store import money_in
+from cobranza.store.money_in import MatchRow, MoneyInExceptionRow
+from cobranza.store.store import Store
+from cobranza.workflows.invoice import InvoiceCollectionWorkflow
+
+ACTOR = "reconciliation"
+
+
+class ResolutionError(ValueError):
+    """A confirm or reassign that cannot be applied; nothing was changed.
+
+    `field` names the input at fault (`actor`, `invoices[1]`, `customer_id`, ...); `status`
+    is the HTTP status the API answers with.
+    """
+
+    def __init__(self, field: str, reason: str, status: int = 422) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+        self.status = status
+
+
+@dataclass
+class Resolution:
+    """What resolving an exception did."""
+
+    exception_id: int
+    status: str
+    matches: list[MatchRow] = field(default_factory=list)
+    unallocated: Money | None = None
+    resumed: list[str] = field(default_factory=list)
+    kept_paused: list[str] = field(default_factory=list)
+
+
+def received_at(day: date) -> datetime:
+    """A booking date as an instant: noon UTC, the same calendar day in every American zone."""
+    return datetime.combine(day, time(12, 0), UTC)
+
+
+def exception_summary(row: MoneyInExceptionRow, now: datetime) -> dict[str, Any]:
+    """One exception as the CLI and the API show it: amounts as decimal strings, age in days."""
+    return {
+        "id": row.id,
+        "source": row.source,
+        "key": row.key,
+        "status": row.status,
+        "amount": None if row.amount is None else str(row.amount.to_decimal()),
+        "currency": row.currency,
+        "reference": row.reference,
+        "customer_id": row.customer_id,
+        "tenant": row.tenant,
+        "reason": row.reason,
+        "queued_at": row.queued_at.isoformat(),
+        "age_days": (now - row.queued_at).days,
+        "crm_task_id": row.crm_task_id,
+    }
+
+
+async def post_matches(store: Store, client: Client) -> tuple[list[str], list[str]]:
+    """Signal every unposted match to its workflow; (posted payment ids, errors)."""
+    posted, errors = [], []
+    for match in money_in.unposted_matches(store):
+        payment = PaymentReceived(
+            payment_id=match.payment_id,
+            amount=match.amount,
+            received_at=received_at(match.booked_on),
+            method="transfer",
+            reference=match.entry_id,
+        )
+        handle = client.get_workflow_handle(match.workflow_id)
+        try:
+            await handle.signal(InvoiceCollectionWorkflow.payment_received, payment)
+        except RPCError as exc:
+            errors.append(f"{match.payment_id}: {match.workflow_id}: {exc.message}")
+            continue
+        money_in.mark_posted(store, match.payment_id, datetime.now(UTC))
+        posted.append(match.payment_id)
+    return posted, errors
+
+
+def _customer_invoices(store: Store, tenant: str, customer_id: str) -> list[str]:
+    return [
+        s.workflow_id
+        for s in store.invoices(tenant)
+        if s.customer_id == customer_id and not s.status.is_closed
+    ]
+
+
+async def hold_customer(store: Store, client: Client, row: MoneyInExceptionRow) -> list[str]:
+    """Pause the customer's open invoices while their money waits for a person."""
+    if row.customer_id is None or row.tenant is None:
+        return []
+    held = []
+    reason = f"unmatched money in exception {row.id}: {row.reason}"[:500]
+    for workflow_id in _customer_invoices(store, row.tenant, row.customer_id):
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            # Asked of the workflow, not the store: a pause is recorded there only with the
+            # next activity. A pause already in place stays its owner's, until date and all.
+            view = await handle.query(InvoiceCollectionWorkflow.status)
+            if view.status is InvoiceStatus.PAUSED:
+                continue
+            await handle.execute_update(
+                InvoiceCollectionWorkflow.pause, PauseRequest(actor=ACTOR, reason=reason)
+            )
+        except (WorkflowUpdateFailedError, RPCError):
+            continue  # closed, disputed, promised: it is not sending reminders anyway
+        held.append(workflow_id)
+    return held
+
+
+def last_pause(timeline: Sequence[TimelineEntry]) -> str | None:
+    """The reason written when the invoice last became paused ("paused by <actor> ...")."""
+    for entry in reversed(timeline):
+        if entry.kind is TimelineKind.STATE_CHANGE and entry.details.get("to") == "paused":
+            return str(entry.details.get("reason", ""))
+    return None
+
+
+def paused_by_reconciliation(reason: str | None) -> bool:
+    """True for the reason lifecycle.pause writes for actor ACTOR: "paused by <actor> until"."""
+    return reason is not None and reason.startswith(
+        (f"paused by {ACTOR} until ", f"paused by {ACTOR}:")
+    )
+
+
+async def release_customer(
+    store: Store, client: Client, tenant: str | None, customer_id: str | None, why: str
+) -> tuple[list[str], list[str]]:
+    """Resume the invoices reconciliation paused once none of the customer's money waits.
+
+    Returns (resumed, kept paused because someone else paused them).
+    """
+    if customer_id is None or tenant is None:
+        return [], []
+    waiting = [
+        r
+        for r in money_in.exceptions(store, status=money_in.EXCEPTION_OPEN, customer_id=customer_id)
+        if r.tenant == tenant
+    ]
+    if waiting:
+        return [], []
+    resumed, kept = [], []
+    for workflow_id in _customer_invoices(store, tenant, customer_id):
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            view = await handle.query(InvoiceCollectionWorkflow.status)
+            if view.status is not InvoiceStatus.PAUSED:
+                continue
+            timeline = await handle.query(InvoiceCollectionWorkflow.timeline)
+            if not paused_by_reconciliation(last_pause(timeline)):
+                kept.append(workflow_id)
+                continue
+            await handle.execute_update(
+                InvoiceCollectionWorkflow.resume, ResumeRequest(actor=ACTOR, reason=why)
+            )
+        except (WorkflowUpdateFailedError, RPCError):
+            continue
+        resumed.append(workflow_id)
+    return resumed, kept
+
+
+def _check_request(actor: str, note: str, invoices: Sequence[str], customer_id: str | None) -> None:
+    if not actor.strip():
+        raise ResolutionError("actor", "who decided must not be empty")
+    if not note.strip():
+        raise ResolutionError("reason", "say why (refund, not ours, customer called, ...)")
+    if invoices and customer_id:
+        raise ResolutionError("customer_id", "give invoices or a customer, not both")
+    for n, invoice_id in enumerate(invoices):
+        if not invoice_id.strip():
+            raise ResolutionError(f"invoices[{n}]", "an invoice id must not be empty")
+    if len(set(invoices)) != len(invoices):
+        raise ResolutionError("invoices", "an invoice is named twice")
+
+
+def plan_allocation(
+    store: Store,
+    row: MoneyInExceptionRow,
+    *,
+    invoices: Sequence[str] = (),
+    customer_id: str | None = None,
+    tenant: str | None = None,
+) -> list[tuple[OpenItem, Money]]:
+    """The exception's money over the invoices named in order, or over the customer's open
+    invoices oldest due first, each up to what it still owes."""
+    amount = row.amount
+    field_name = "invoices" if invoices else "customer_id"
+    if amount is None:
+        raise ResolutionError(field_name, f"exception {row.id} has no amount to reassign")
+    scope = tenant or row.tenant
+    items = money_in.open_items(store, scope)
+    if invoices:
+        by_id = {i.invoice_id: i for i in items}
+        chosen = []
+        for n, invoice_id in enumerate(invoices):
+            item = by_id.get(invoice_id)
+            if item is None:
+                raise ResolutionError(
+                    f"invoices[{n}]", f"{invoice_id} is not an open invoice of {scope or 'any'}"
+                )
+            if item.outstanding.currency != amount.currency:
+                raise ResolutionError(
+                    f"invoices[{n}]",
+                    f"{invoice_id} is in {item.outstanding.currency}, the money in "
+                    f"{amount.currency}",
+                )
+            chosen.append(item)
+    else:
+        chosen = sorted(
+            (
+                i
+                for i in items
+                if i.customer_id == customer_id and i.outstanding.currency == amount.currency
+            ),
+            key=lambda i: (i.due_on, i.issued_on, i.invoice_id),
+        )
+        if not chosen:
+            raise ResolutionError(
+                "customer_id",
+                f"{customer_id} has no open invoice in {amount.currency} (tenant {scope or 'any'})",
+            )
+    left = amount.minor
+    plan = []
+    for item in chosen:
+        take = min(left, item.outstanding.minor)
+        if take > 0:
+            plan.append((item, Money(minor=take, currency=amount.currency)))
+            left -= take
+    return plan
+
+
+async def resolve(
+    store: Store,
+    client: Client,
+    exception_id: int,
+    *,
+    actor: str,
+    note: str,
+    invoices: Sequence[str] = (),
+    customer_id: str | None = None,
+    tenant: str | None = None,
+) -> Resolution:
+    """Confirm (neither invoices nor customer) or reassign an open exception, post what it
+    matched, then lift reconciliation's holds on the customer if nothing else of theirs waits.
+
+    Every check runs before anything is written; the exception closes and its matches are
+    stored in one transaction, so two people resolving it at once cannot both succeed.
+    """
+    invoices = list(invoices)
+    _check_request(actor, note, invoices, customer_id)
+    row = money_in.get_exception(store, exception_id)
+    if row is None:
+        raise ResolutionError("exception_id", f"no exception {exception_id}", status=404)
+    if row.status != money_in.EXCEPTION_OPEN:
+        raise ResolutionError(
+            "exception_id", f"exception {exception_id} is already {row.status}", 409
+        )
+    reassigning = bool(invoices) or customer_id is not None
+    plan = (
+        plan_allocation(store, row, invoices=invoices, customer_id=customer_id, tenant=tenant)
+        if reassigning
+        else []
+    )
+    status = money_in.EXCEPTION_REASSIGNED if reassigning else money_in.EXCEPTION_CONFIRMED
+    unallocated = None
+    if reassigning and row.amount is not None:
+        rest = row.amount.minor - sum(m.minor for _, m in plan)
+        unallocated = Money(minor=rest, currency=row.amount.currency) if rest else None
+    resolution: dict[str, Any] = {
+        "note": note,
+        "invoices": [item.invoice_id for item, _ in plan],
+        "customer_id": customer_id,
+        "unallocated": None if unallocated is None else str(unallocated.to_decimal()),
+    }
+    created = money_in.settle_exception(
+        store,
+        row,
+        status=status,
+        actor=actor,
+        resolution=resolution,
+        allocations=plan,
+        at=datetime.now(UTC),
+    )
+    if created is None:
+        raise ResolutionError(
+            "exception_id", f"exception {exception_id} was resolved meanwhile", 409
+        )
+    await post_matches(store, client)
+    why = f"exception {exception_id} {status} by {actor}: {note}"[:500]
+    resumed, kept = await release_customer(store, client, row.tenant, row.customer_id, why)
+    return Resolution(
+        exception_id=exception_id,
+        status=status,
+        matches=created,
+        unallocated=unallocated,
+        resumed=resumed,
+        kept_paused=kept,
+    )

@@ -1,0 +1,193 @@
+"""The exceptions queue over HTTP on loopback: list with age, confirm, reassign, bad input.
+
+Real parts: dev server and worker, sandbox CRM/ERP, SQLite store, the ingress app served by
+uvicorn. Also: resolving lifts only the pauses reconciliation made, never a person's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from cobranza.activities import names
+from cobranza.api.app import build_app
+from cobranza.api.ingress import Ingress
+from cobranza.api.server import ApiServer
+from cobranza.api.settings import ApiSettings
+from cobranza.domain.invoice import InvoiceStatus, PauseRequest
+from cobranza.domain.money import Money
+from cobranza.domain.statements import Direction, Statement, StatementLine
+from cobranza.starter.stack import Stack, local_stack
+from cobranza.store import money_in
+from cobranza.workflows.invoice import InvoiceCollectionWorkflow
+
+from .test_end_to_end import completed, customer, invoice, reconcile, start_issued, until
+
+ISSUED = datetime(2026, 4, 1, tzinfo=UTC)
+
+
+@dataclass
+class Api:
+    stack: Stack
+    http: httpx.AsyncClient
+
+
+@pytest_asyncio.fixture(scope="module")
+async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
+    db = tmp_path_factory.mktemp("exceptions-api") / "store.db"
+    async with local_stack(temporal_db=None, database_url=f"sqlite:///{db}") as stack:
+        ingress = Ingress(stack.env.client, stack.store, "default")
+        server = ApiServer(build_app(ApiSettings(), ingress))
+        async with server, httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            yield Api(stack=stack, http=http)
+
+
+def transfer(entry_id: str, amount: str, payer: str) -> Statement:
+    line = StatementLine(
+        source="api.csv",
+        line=2,
+        entry_id=entry_id,
+        account="0001",
+        direction=Direction.CREDIT,
+        amount=Money.parse(amount, "MXN"),
+        booked_on=ISSUED.date() + timedelta(days=5),
+        counterparty_name=payer,
+    )
+    return Statement(source="api.csv", format="csv", lines=(line,))
+
+
+async def unmatched_for(api: Api, tenant: str, customer_id: str, name: str, amount: str) -> int:
+    """An unmatched transfer from a known payer, queued by a real reconcile run."""
+    money_in.add_customer_alias(api.stack.store, tenant, customer_id, kind="name", value=name)
+    run = await reconcile(api.stack, transfer(f"{tenant}-1", amount, name.upper()), tenant)
+    assert run.imported is not None
+    [row] = run.imported.exceptions
+    exception_id: int | None = row.id
+    assert exception_id is not None
+    return exception_id
+
+
+async def test_list_shows_open_exceptions_with_their_age(api: Api) -> None:
+    money_in.queue_exception(
+        api.stack.store,
+        source="webhook:stripe",
+        key="evt_old",
+        reason="unknown invoice INV-404",
+        amount=Money.parse("150.25", "MXN"),
+        reference="INV-404",
+        tenant="list",
+        at=datetime.now(UTC) - timedelta(days=3, hours=1),
+    )
+
+    response = await api.http.get("/exceptions")
+
+    assert response.status_code == 200, response.text
+    [row] = [e for e in response.json()["exceptions"] if e["key"] == "evt_old"]
+    assert (row["amount"], row["currency"], row["status"], row["age_days"]) == (
+        "150.25",
+        "MXN",
+        "open",
+        3,
+    )
+    bad = await api.http.get("/exceptions", params={"status": "lost"})
+    assert bad.status_code == 422 and bad.json()["field"] == "status"
+
+
+async def test_reassign_over_http_pays_the_invoice_and_resumes_the_customer(api: Api) -> None:
+    who = customer("reassign", "LUNA", "Luna Hermanos")
+    inv = invoice(who, "L-1", Money.parse("500.00", "MXN"), ISSUED)
+    [handle] = await start_issued(api.stack, [inv])
+    exception_id = await unmatched_for(api, "reassign", "LUNA", who.name, "200.00")
+    assert (await handle.query(InvoiceCollectionWorkflow.status)).status is InvoiceStatus.PAUSED
+
+    response = await api.http.post(
+        f"/exceptions/{exception_id}/reassign",
+        json={"actor": "ana", "reason": "customer called", "customer_id": "LUNA"},
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "reassigned"
+    assert [(m["invoice_id"], m["amount"]) for m in body["matches"]] == [("L-1", "200.00")]
+    assert (body["resumed"], body["kept_paused"]) == ([inv.workflow_id], [])
+    await until(handle, completed(names.POST_TO_ERP))
+    view = await handle.query(InvoiceCollectionWorkflow.status)
+    assert (view.status, view.paid) == (InvoiceStatus.OPEN, "200.00")
+
+    again = await api.http.post(
+        f"/exceptions/{exception_id}/confirm", json={"actor": "bob", "reason": "dup"}
+    )
+    assert again.status_code == 409 and again.json()["field"] == "exception_id"
+    await handle.terminate("test over")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "field"),
+    [
+        ("reassign", {"actor": "ana", "reason": "x", "invoices": ["NOPE-1"]}, 422, "invoices[0]"),
+        ("reassign", {"actor": "ana", "reason": "x", "customer_id": "NOBODY"}, 422, "customer_id"),
+        ("reassign", {"actor": "ana", "reason": "x", "invoices": ["A", "A"]}, 422, "invoices"),
+        ("confirm", {"actor": " ", "reason": "x"}, 422, "actor"),
+    ],
+)
+async def test_bad_input_names_the_field_and_changes_nothing(
+    api: Api, path: str, body: dict[str, Any], status: int, field: str
+) -> None:
+    money_in.queue_exception(
+        api.stack.store,
+        source="webhook:stripe",
+        key=f"evt_bad_{path}_{field}",
+        reason="unknown invoice",
+        amount=Money.parse("10.00", "MXN"),
+        tenant="bad",
+    )
+    [row] = [r for r in money_in.exceptions(api.stack.store) if r.key == f"evt_bad_{path}_{field}"]
+
+    response = await api.http.post(f"/exceptions/{row.id}/{path}", json=body)
+
+    assert response.status_code == status, response.text
+    assert response.json()["field"] == field
+    assert money_in.get_exception(api.stack.store, row.id or 0).status == "open"  # type: ignore[union-attr]
+
+
+async def test_malformed_bodies_and_unknown_ids(api: Api) -> None:
+    neither = await api.http.post("/exceptions/1/reassign", json={"actor": "a", "reason": "b"})
+    missing = await api.http.post("/exceptions/1/confirm", json={"actor": "a"})
+    unknown = await api.http.post("/exceptions/999999/confirm", json={"actor": "a", "reason": "b"})
+
+    assert neither.status_code == 422 and "invoices or customer_id" in neither.text
+    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "reason"]
+    assert unknown.status_code == 404 and unknown.json()["field"] == "exception_id"
+
+
+async def test_confirm_lifts_only_the_pauses_reconciliation_made(api: Api) -> None:
+    who = customer("mixed", "SOTO", "Soto Logistica")
+    mine = invoice(who, "S-1", Money.parse("300.00", "MXN"), ISSUED)
+    theirs = invoice(who, "S-2", Money.parse("400.00", "MXN"), ISSUED)
+    held, paused_by_ana = await start_issued(api.stack, [mine, theirs])
+    await paused_by_ana.execute_update(
+        InvoiceCollectionWorkflow.pause, PauseRequest(actor="ana", reason="customer in hospital")
+    )
+    exception_id = await unmatched_for(api, "mixed", "SOTO", who.name, "50.00")
+    assert (await held.query(InvoiceCollectionWorkflow.status)).status is InvoiceStatus.PAUSED
+
+    response = await api.http.post(
+        f"/exceptions/{exception_id}/confirm", json={"actor": "luis", "reason": "refunded"}
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["status"], body["matches"]) == ("confirmed", [])
+    assert body["resumed"] == [held.id]
+    assert body["kept_paused"] == [paused_by_ana.id]
+    assert (await held.query(InvoiceCollectionWorkflow.status)).status is InvoiceStatus.OPEN
+    still = await paused_by_ana.query(InvoiceCollectionWorkflow.status)
+    assert still.status is InvoiceStatus.PAUSED
+    for handle in (held, paused_by_ana):
+        await handle.terminate("test over")
