@@ -329,7 +329,10 @@ def _resolve_cli(
         store.create_all()
 
         async def go() -> Resolution:
-            client = await connect(temporal_address)
+            try:
+                client = await connect(temporal_address)
+            except RuntimeError as exc:  # the SDK's "Failed client connect: ..."
+                raise ResolutionError("--temporal-address", f"{temporal_address}: {exc}") from None
             return await resolve(
                 store,
                 client,

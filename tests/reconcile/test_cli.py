@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from cobranza.domain.effects import InvoiceSnapshot
 from cobranza.domain.invoice import InvoiceStatus
+from cobranza.domain.money import Money
 from cobranza.starter.cli import app
 from cobranza.store import Store, money_in
 
@@ -113,3 +114,47 @@ def test_an_unreadable_file_exits_non_zero_naming_file_line_and_reason(
 
     missing = CliRunner().invoke(app, ["reconcile", str(tmp_path / "nope.xml")])
     assert missing.exit_code == 2 and "no such file" in missing.stderr
+
+
+def test_exceptions_list_json_gives_amount_as_text_and_age_in_days(url: str) -> None:
+    store = Store.from_url(url)
+    money_in.queue_exception(
+        store,
+        source="statement",
+        key="E-9",
+        reason="no invoice matches",
+        amount=Money.parse("75.10", "MXN"),
+        tenant="camt",
+        at=datetime.now(UTC) - timedelta(days=2, hours=3),
+    )
+    store.dispose()
+
+    result = CliRunner().invoke(app, ["exceptions", "list", "--json", "--database-url", url])
+
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)
+    assert (row["key"], row["amount"], row["currency"], row["age_days"]) == (
+        "E-9",
+        "75.10",
+        "MXN",
+        2,
+    )
+
+
+def test_reassign_needs_invoices_or_a_customer(url: str) -> None:
+    result = CliRunner().invoke(
+        app, ["exceptions", "reassign", "1", "--actor", "ana", "--database-url", url]
+    )
+
+    assert result.exit_code == 2
+    assert "--invoice" in result.stderr and "--customer" in result.stderr
+
+
+def test_resolving_without_the_workflow_service_says_where_it_looked(url: str) -> None:
+    args = ["exceptions", "confirm", "1", "--actor", "ana", "--note", "refund"]
+    address = ["--temporal-address", "127.0.0.1:9", "--database-url", url]
+
+    result = CliRunner().invoke(app, args + address)
+
+    assert result.exit_code == 1
+    assert "--temporal-address: 127.0.0.1:9" in result.stderr
