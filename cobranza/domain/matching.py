@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from operator import attrgetter
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,6 +75,7 @@ CONFIDENCE: dict[Rule, float] = {
 # A reference found only in free remittance text is a little weaker than a structured one;
 # a grouped payment found by amounts alone weaker still.
 TEXT_PENALTY = 0.05
+_OVERPAID = "overpayment: surplus is customer credit"
 GROUPED_BY_AMOUNT_CONFIDENCE = 0.7
 
 
@@ -175,38 +177,91 @@ def _money(minor: int, currency: str) -> Money:
 
 
 class _Index:
-    """Open items by reference, by payer and by (customer, currency, amount)."""
+    """Open items by reference, by payer and by (customer, currency, amount).
+
+    Columns of plain values (remaining, currency) are what the hot loop reads; the payer
+    indexes are built on first use, since a statement whose lines all carry references never
+    needs them.
+    """
 
     def __init__(self, items: Sequence[OpenItem]) -> None:
         self.items = items
-        self.remaining = [item.outstanding.minor for item in items]
-        self.by_ref: dict[str, list[int]] = {}
-        self.by_account: dict[str, set[Owner]] = {}
-        self.by_name: dict[str, set[Owner]] = {}
-        self.by_customer: dict[tuple[Owner, str], list[int]] = {}
-        self.by_amount: dict[tuple[Owner, str, int], list[int]] = {}
+        self.outstanding: list[int] = []
+        self.currency: list[str] = []
+        by_ref: dict[str, list[int]] = {}
+        outstanding_append = self.outstanding.append
+        currency_append = self.currency.append
         for i, item in enumerate(items):
-            self._add_ref(item.invoice_id, i)
-            for ref in item.references:
-                self._add_ref(ref, i)
+            outstanding = item.outstanding
+            outstanding_append(outstanding.minor)
+            currency_append(outstanding.currency)
+            for ref in (item.invoice_id, *item.references):
+                key = normalise_reference(ref)
+                if not key:
+                    continue
+                hits = by_ref.get(key)
+                if hits is None:
+                    by_ref[key] = [i]
+                elif hits[-1] != i:
+                    hits.append(i)
+        self.by_ref = by_ref
+        self.remaining = list(self.outstanding)
+        self._payers_built = False
+        self._by_account: dict[str, set[Owner]] = {}
+        self._by_name: dict[str, set[Owner]] = {}
+        self._by_customer: dict[tuple[Owner, str], list[int]] = {}
+        self._by_amount: dict[tuple[Owner, str, int], list[int]] = {}
+
+    def _build_payers(self) -> None:
+        items = self.items
+        by_account = self._by_account
+        by_name = self._by_name
+        by_customer = self._by_customer
+        by_amount = self._by_amount
+        for i, item in enumerate(items):
             owner = (item.tenant, item.customer_id)
             for account in item.customer_accounts:
-                self.by_account.setdefault(normalise_reference(account), set()).add(owner)
+                key = normalise_reference(account)
+                owners = by_account.get(key)
+                if owners is None:
+                    by_account[key] = {owner}
+                else:
+                    owners.add(owner)
             for name in item.customer_names:
-                self.by_name.setdefault(normalise_name(name), set()).add(owner)
-            currency = item.outstanding.currency
-            self.by_customer.setdefault((owner, currency), []).append(i)
-            key = (owner, currency, item.outstanding.minor)
-            self.by_amount.setdefault(key, []).append(i)
-        for members in self.by_customer.values():
-            members.sort(key=lambda i: (items[i].due_on, items[i].invoice_id))
+                key = normalise_name(name)
+                owners = by_name.get(key)
+                if owners is None:
+                    by_name[key] = {owner}
+                else:
+                    owners.add(owner)
+            currency = self.currency[i]
+            members = by_customer.get((owner, currency))
+            if members is None:
+                by_customer[(owner, currency)] = [i]
+            else:
+                members.append(i)
+            key_amount = (owner, currency, self.outstanding[i])
+            same_amount = by_amount.get(key_amount)
+            if same_amount is None:
+                by_amount[key_amount] = [i]
+            else:
+                same_amount.append(i)
+        for members in by_customer.values():
+            if len(members) > 1:
+                members.sort(key=lambda i: (items[i].due_on, items[i].invoice_id))
+        self._payers_built = True
 
-    def _add_ref(self, ref: str, i: int) -> None:
-        key = normalise_reference(ref)
-        if key:
-            hits = self.by_ref.setdefault(key, [])
-            if not hits or hits[-1] != i:
-                hits.append(i)
+    @property
+    def by_customer(self) -> dict[tuple[Owner, str], list[int]]:
+        if not self._payers_built:
+            self._build_payers()
+        return self._by_customer
+
+    @property
+    def by_amount(self) -> dict[tuple[Owner, str, int], list[int]]:
+        if not self._payers_built:
+            self._build_payers()
+        return self._by_amount
 
     def lookup(self, refs: Iterable[str | None]) -> list[int]:
         found: list[int] = []
@@ -219,12 +274,14 @@ class _Index:
         return found
 
     def payers(self, line: StatementLine) -> set[Owner]:
+        if not self._payers_built:
+            self._build_payers()
         if line.counterparty_account:
-            known = self.by_account.get(normalise_reference(line.counterparty_account))
+            known = self._by_account.get(normalise_reference(line.counterparty_account))
             if known:
                 return known
         if line.counterparty_name:
-            return self.by_name.get(normalise_name(line.counterparty_name), set())
+            return self._by_name.get(normalise_name(line.counterparty_name), set())
         return set()
 
 
@@ -392,7 +449,7 @@ class _Matcher:
             credit=_money(surplus, currency) if surplus else None,
             customer_id=first.customer_id,
             tenant=first.tenant,
-            reason="overpayment: surplus is customer credit" if surplus else "",
+            reason=_OVERPAID if surplus else "",
         )
 
     def _credit_only(self, line: StatementLine, item: OpenItem, why: str) -> LineMatch:
@@ -467,28 +524,82 @@ def subsets_summing_to(
     return found, not completed and len(found) < limit
 
 
-def match_lines(lines: Iterable[StatementLine], items: Sequence[OpenItem]) -> list[LineMatch]:
+def match_lines(
+    lines: Iterable[StatementLine], items: Sequence[OpenItem], *, fast: bool = True
+) -> list[LineMatch]:
     """Match every line, in booking order (then file and line), against the open items.
 
     Each line's result is in the output exactly once, in that order; an entry id seen before
-    in the same input is a duplicate and changes nothing.
+    in the same input is a duplicate and changes nothing. `fast=False` runs every line
+    through the full rules; the default decides the common case (a structured reference
+    naming exactly one invoice in the line's currency that still owes money) inline, with
+    the same result, which tests/domain/test_matching_equivalence.py checks.
     """
-    ordered = sorted(lines, key=lambda ln: (ln.booked_on, ln.source, ln.line, ln.entry_id))
+    ordered = sorted(lines, key=_BOOKING_ORDER)
     # Only acyclic objects are made here; the cyclic collector would rescan every live line
     # and invoice again and again (a third of the time at 100,000 lines) for nothing.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        matcher = _Matcher(items)
-        seen: set[str] = set()
-        results: list[LineMatch] = []
-        for line in ordered:
-            if line.entry_id in seen:
-                results.append(LineMatch(line, Outcome.DUPLICATE, reason="entry seen earlier"))
-                continue
-            seen.add(line.entry_id)
-            results.append(matcher.match(line))
+        return _match_in_order(_Matcher(items), ordered, fast=fast)
     finally:
         if collecting:
             gc.enable()
+
+
+_BOOKING_ORDER = attrgetter("booked_on", "source", "line", "entry_id")
+_ROUNDED = {rule: round(confidence, 2) for rule, confidence in CONFIDENCE.items()}
+
+
+def _match_in_order(
+    matcher: _Matcher, ordered: list[StatementLine], *, fast: bool
+) -> list[LineMatch]:
+    ix = matcher.ix
+    items = ix.items
+    by_ref = ix.by_ref
+    remaining = ix.remaining
+    currencies = ix.currency
+    seen: set[str] = set()
+    results: list[LineMatch] = []
+    append = results.append
+    matched, credit = Outcome.MATCHED, Direction.CREDIT
+    exact, partial = Rule.EXACT_REFERENCE, Rule.PARTIAL
+    for line in ordered:
+        entry_id = line.entry_id
+        if entry_id in seen:
+            append(LineMatch(line, Outcome.DUPLICATE, reason="entry seen earlier"))
+            continue
+        seen.add(entry_id)
+        ref = line.reference
+        if fast and ref and line.direction is credit:
+            # Rule 1 as _by_reference and _single decide it when the reference names one
+            # open item in the line's currency: take what it owes, the surplus is credit.
+            hits = by_ref.get(normalise_reference(ref))
+            if hits is not None and len(hits) == 1:
+                i = hits[0]
+                owed = remaining[i]
+                amount = line.amount
+                currency = amount.currency
+                if owed > 0 and currencies[i] == currency:
+                    paid = amount.minor
+                    take, rule = (paid, partial) if paid < owed else (owed, exact)
+                    remaining[i] = owed - take
+                    item = items[i]
+                    share = amount if take == paid else _money(take, currency)
+                    surplus = paid - take
+                    append(
+                        LineMatch(
+                            line,
+                            matched,
+                            rule,
+                            _ROUNDED[rule],
+                            (Allocation(item.invoice_id, item.workflow_id, item.tenant, share),),
+                            _money(surplus, currency) if surplus else None,
+                            item.customer_id,
+                            item.tenant,
+                            _OVERPAID if surplus else "",
+                        )
+                    )
+                    continue
+        append(matcher.match(line))
     return results
