@@ -8,6 +8,7 @@ person made for another reason.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -87,7 +88,7 @@ def exception_summary(row: MoneyInExceptionRow, now: datetime) -> dict[str, Any]
 async def post_matches(store: Store, client: Client) -> tuple[list[str], list[str]]:
     """Signal every unposted match to its workflow; (posted payment ids, errors)."""
     posted, errors = [], []
-    for match in money_in.unposted_matches(store):
+    for match in await asyncio.to_thread(money_in.unposted_matches, store):
         payment = PaymentReceived(
             payment_id=match.payment_id,
             amount=match.amount,
@@ -101,7 +102,7 @@ async def post_matches(store: Store, client: Client) -> tuple[list[str], list[st
         except RPCError as exc:
             errors.append(f"{match.payment_id}: {match.workflow_id}: {exc.message}")
             continue
-        money_in.mark_posted(store, match.payment_id, datetime.now(UTC))
+        await asyncio.to_thread(money_in.mark_posted, store, match.payment_id, datetime.now(UTC))
         posted.append(match.payment_id)
     return posted, errors
 
@@ -120,7 +121,9 @@ async def hold_customer(store: Store, client: Client, row: MoneyInExceptionRow) 
         return []
     held = []
     reason = f"unmatched money in exception {row.id}: {row.reason}"[:500]
-    for workflow_id in _customer_invoices(store, row.tenant, row.customer_id):
+    for workflow_id in await asyncio.to_thread(
+        _customer_invoices, store, row.tenant, row.customer_id
+    ):
         handle = client.get_workflow_handle(workflow_id)
         try:
             # Asked of the workflow, not the store: a pause is recorded there only with the
@@ -161,15 +164,13 @@ async def release_customer(
     """
     if customer_id is None or tenant is None:
         return [], []
-    waiting = [
-        r
-        for r in money_in.exceptions(store, status=money_in.EXCEPTION_OPEN, customer_id=customer_id)
-        if r.tenant == tenant
-    ]
-    if waiting:
+    still_open = await asyncio.to_thread(
+        money_in.exceptions, store, status=money_in.EXCEPTION_OPEN, customer_id=customer_id
+    )
+    if any(r.tenant == tenant for r in still_open):
         return [], []
     resumed, kept = [], []
-    for workflow_id in _customer_invoices(store, tenant, customer_id):
+    for workflow_id in await asyncio.to_thread(_customer_invoices, store, tenant, customer_id):
         handle = client.get_workflow_handle(workflow_id)
         try:
             view = await handle.query(InvoiceCollectionWorkflow.status)
@@ -258,9 +259,8 @@ def plan_allocation(
     return plan
 
 
-async def resolve(
+def settle(
     store: Store,
-    client: Client,
     exception_id: int,
     *,
     actor: str,
@@ -268,13 +268,10 @@ async def resolve(
     invoices: Sequence[str] = (),
     customer_id: str | None = None,
     tenant: str | None = None,
-) -> Resolution:
-    """Confirm (neither invoices nor customer) or reassign an open exception, post what it
-    matched, then lift reconciliation's holds on the customer if nothing else of theirs waits.
-
-    Every check runs before anything is written; the exception closes and its matches are
-    stored in one transaction, so two people resolving it at once cannot both succeed.
-    """
+) -> tuple[MoneyInExceptionRow, Resolution]:
+    """The store side of a resolution: every check first, then the exception closes and its
+    matches are stored in one transaction, so two people resolving it at once cannot both
+    succeed. Nothing is signalled yet."""
     invoices = list(invoices)
     _check_request(actor, note, invoices, customer_id)
     row = money_in.get_exception(store, exception_id)
@@ -314,14 +311,38 @@ async def resolve(
         raise ResolutionError(
             "exception_id", f"exception {exception_id} was resolved meanwhile", 409
         )
-    await post_matches(store, client)
-    why = f"exception {exception_id} {status} by {actor}: {note}"[:500]
-    resumed, kept = await release_customer(store, client, row.tenant, row.customer_id, why)
-    return Resolution(
-        exception_id=exception_id,
-        status=status,
-        matches=created,
-        unallocated=unallocated,
-        resumed=resumed,
-        kept_paused=kept,
+    return row, Resolution(exception_id, status, matches=created, unallocated=unallocated)
+
+
+async def resolve(
+    store: Store,
+    client: Client,
+    exception_id: int,
+    *,
+    actor: str,
+    note: str,
+    invoices: Sequence[str] = (),
+    customer_id: str | None = None,
+    tenant: str | None = None,
+) -> Resolution:
+    """Confirm (neither invoices nor customer) or reassign an open exception, post what it
+    matched, then lift reconciliation's holds on the customer if nothing else of theirs waits.
+
+    Store work runs in a thread: the API serves webhooks on the same event loop.
+    """
+    row, done = await asyncio.to_thread(
+        settle,
+        store,
+        exception_id,
+        actor=actor,
+        note=note,
+        invoices=invoices,
+        customer_id=customer_id,
+        tenant=tenant,
     )
+    await post_matches(store, client)
+    why = f"exception {exception_id} {done.status} by {actor}: {note}"[:500]
+    done.resumed, done.kept_paused = await release_customer(
+        store, client, row.tenant, row.customer_id, why
+    )
+    return done
