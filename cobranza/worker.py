@@ -15,9 +15,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from cobranza.activities.charging import ChargingActivities
 from cobranza.activities.collection import CollectionActivities
 from cobranza.activities.contact import ContactActivities
+from cobranza.activities.subscription import SubscriptionActivities
 from cobranza.domain.creditor import DEMO_CREDITOR, Creditor
 from cobranza.domain.invoice import Channel
 from cobranza.integrations.channels import ChannelMessenger
+from cobranza.integrations.erp_services import HttpServiceControl
 from cobranza.integrations.gateway import SANDBOX_API_KEY, StripeGateway
 from cobranza.integrations.http_clients import HttpCrm, HttpErp, HttpGateway
 from cobranza.integrations.sandbox.twilio import (
@@ -31,6 +33,7 @@ from cobranza.integrations.twilio import TwilioMessenger
 from cobranza.store.store import Store
 from cobranza.workflows.contact_gate import ContactGateWorkflow
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow
+from cobranza.workflows.subscription import RecurringBillingWorkflow
 
 if TYPE_CHECKING:
     from cobranza.integrations.sandbox.server import Sandbox
@@ -132,6 +135,18 @@ async def charging_activities(
         await gateway.aclose()
 
 
+@asynccontextmanager
+async def subscription_activities(
+    client: Client, endpoints: Endpoints
+) -> AsyncIterator[SubscriptionActivities]:
+    """Recurring billing: the server to read invoices' progress from, the ERP's service switch."""
+    services = HttpServiceControl(endpoints.http_url)
+    try:
+        yield SubscriptionActivities(client=client, services=services)
+    finally:
+        await services.aclose()
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox every worker and replayer uses, so replays see what production saw."""
     # Our own pure modules and these libraries are safe to share with the sandbox: passing
@@ -160,15 +175,17 @@ def build_worker(
     activities: CollectionActivities,
     task_queue: str = TASK_QUEUE,
     charging: ChargingActivities | None = None,
+    subscriptions: SubscriptionActivities | None = None,
 ) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[InvoiceCollectionWorkflow, ContactGateWorkflow],
+        workflows=[InvoiceCollectionWorkflow, ContactGateWorkflow, RecurringBillingWorkflow],
         activities=[
             *activities.all(),
             *ContactActivities(client).all(),
             *(charging.all() if charging is not None else []),
+            *(subscriptions.all() if subscriptions is not None else []),
         ],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=64,
@@ -187,7 +204,8 @@ async def run_worker(
     async with (
         collection_activities(store, endpoints) as activities,
         charging_activities(store, endpoints) as charging,
+        subscription_activities(client, endpoints) as subscriptions,
     ):
-        worker = build_worker(client, activities, task_queue, charging)
+        worker = build_worker(client, activities, task_queue, charging, subscriptions)
         async with worker:
             await (stop or asyncio.Event()).wait()

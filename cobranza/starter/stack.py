@@ -18,6 +18,7 @@ from cobranza.worker import (
     build_worker,
     charging_activities,
     collection_activities,
+    subscription_activities,
 )
 
 STATE_DIR = Path(".cobranza")
@@ -64,8 +65,9 @@ async def local_stack(
             async with (
                 collection_activities(store, endpoints) as activities,
                 charging_activities(store, endpoints) as charging,
+                subscription_activities(env.client, endpoints) as subscriptions,
             ):
-                worker = build_worker(env.client, activities, task_queue, charging)
+                worker = build_worker(env.client, activities, task_queue, charging, subscriptions)
                 async with worker:
                     yield stack
     finally:

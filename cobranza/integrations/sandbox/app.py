@@ -15,8 +15,9 @@ from pydantic import BaseModel, Field, field_validator
 from cobranza.domain.invoice import InvoiceStatus
 from cobranza.domain.money import Money
 from cobranza.integrations.protocols import CrmTaskKind, ErpPostingKind
-from cobranza.integrations.sandbox.mercadopago import build_router as build_mercadopago_router
+from cobranza.integrations.sandbox.erp_services import build_services_router
 from cobranza.integrations.sandbox.gateway import build_gateway_router
+from cobranza.integrations.sandbox.mercadopago import build_router as build_mercadopago_router
 from cobranza.integrations.sandbox.state import (
     CrmTaskRecord,
     ErpPostingRecord,
@@ -87,6 +88,7 @@ def build_app(state: SandboxState) -> FastAPI:
     app.include_router(build_router(state))
     app.include_router(build_mercadopago_router(state))
     app.include_router(build_gateway_router(state))
+    app.include_router(build_services_router(state))
 
     @app.get("/health")
     async def health() -> dict[str, str]:
