@@ -256,7 +256,8 @@ def observe(
 
     An invoice blocks the service once its dunning level reaches the subscription's suspend level
     and stops blocking when it is paid or cancelled. The service is suspended while any invoice
-    blocks it and restored when none does. A running invoice is looked at again a day later.
+    blocks it and restored when none does. A running invoice whose check was due is looked at
+    again a day later; one looked at early (along with an issue) keeps its check.
     """
     by_id = {p.workflow_id: p for p in progress}
     kept: list[WatchedInvoice] = []
@@ -268,7 +269,10 @@ def observe(
         if p is not None:
             w.status = p.status or w.status
             w.dunning_level = max(w.dunning_level, p.dunning_level)
-            w.check_at = now + RECHECK_EVERY if p.running else None
+            if not p.running:
+                w.check_at = None
+            elif w.check_at is not None and w.check_at <= now:
+                w.check_at = now + RECHECK_EVERY
         w.blocking = w.status not in LIFTING_STATUSES and w.dunning_level >= suspend_at_level
         if w.blocking or (w.check_at is not None and w.status not in LIFTING_STATUSES):
             kept.append(w)

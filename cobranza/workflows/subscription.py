@@ -123,9 +123,17 @@ class RecurringBillingWorkflow:
         return False
 
     async def _look_at_invoices(self) -> None:
-        """Ask the server how the due invoices are doing; suspend or restore the service."""
-        now = self._now()
-        due = [w.workflow_id for w in self._state.watched if w.check_at and w.check_at <= now]
+        """Ask the server how the due invoices are doing; suspend or restore the service.
+
+        When a period is being issued, every watched invoice is looked at: the same one call
+        forgets those already paid, so most invoices never need a wake-up of their own.
+        """
+        now, issuing = self._now(), self._issue_due()
+        due = [
+            w.workflow_id
+            for w in self._state.watched
+            if w.check_at is not None and (issuing or w.check_at <= now)
+        ]
         if not due:
             return
         result = await workflow.execute_activity(

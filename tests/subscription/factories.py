@@ -24,7 +24,10 @@ def customer(tenant: str = "subs", customer_id: str = "C-1") -> Customer:
 
 
 def policy() -> Policy:
-    """Due-day email, a collector call on day 7 (level 1), write-off on day 60 (level 2)."""
+    """Due-day email, a collector call on day 25 (level 1), write-off on day 60 (level 2).
+
+    With ten days to pay, level 1 comes after the next monthly invoice is issued.
+    """
     return Policy(
         id="subscriptions",
         version=1,
@@ -32,7 +35,7 @@ def policy() -> Policy:
         issue_template=None,
         reminders=(Reminder(day=0, template="due_today"),),
         escalation=(
-            Escalation(level=1, day=7, action=EscalationAction.COLLECTOR_TASK, note="Call"),
+            Escalation(level=1, day=25, action=EscalationAction.COLLECTOR_TASK, note="Call"),
             Escalation(level=2, day=60, action=EscalationAction.WRITE_OFF),
         ),
     )

@@ -90,8 +90,8 @@ def test_invoice_ids_are_stable_and_distinct_per_period() -> None:
 def test_issue_and_first_check_instants_are_local_send_time() -> None:
     sub = subscription()
     assert issue_instant(sub, 2, policy().send_time) == datetime(2024, 2, 29, 10, 0, tzinfo=MEXICO)
-    # due 2024-03-10, level 1 on day 7, looked at an hour after the escalation is due
-    assert first_check_at(sub, policy(), 2) == datetime(2024, 3, 17, 11, 0, tzinfo=MEXICO)
+    # due 2024-03-10, level 1 on day 25, looked at an hour after the escalation is due
+    assert first_check_at(sub, policy(), 2) == datetime(2024, 4, 4, 11, 0, tzinfo=MEXICO)
 
 
 @pytest.mark.parametrize(
