@@ -160,7 +160,7 @@ def remittance_tokens(text: str) -> list[str]:
         return []
     upper = text.upper()
     tokens = _TOKEN.findall(upper)
-    for printed in _RF.findall(upper):
+    for printed in _RF.findall(upper) if "RF" in upper else ():
         # Printed in groups of four: take the longest run of groups whose check digits hold.
         groups = printed.split(" ")
         for end in range(len(groups), 0, -1):
@@ -209,16 +209,15 @@ class _Index:
         self._payers_built = False
         self._by_account: dict[str, set[Owner]] = {}
         self._by_name: dict[str, set[Owner]] = {}
-        self._by_customer: dict[tuple[Owner, str], list[int]] = {}
-        self._by_amount: dict[tuple[Owner, str, int], list[int]] = {}
+        self._by_owner: dict[tuple[Owner, str], list[int]] = {}  # in input order
+        self._by_due: dict[tuple[Owner, str], list[int]] = {}  # the same, by due date
 
     def _build_payers(self) -> None:
-        items = self.items
         by_account = self._by_account
         by_name = self._by_name
-        by_customer = self._by_customer
-        by_amount = self._by_amount
-        for i, item in enumerate(items):
+        by_owner = self._by_owner
+        currencies = self.currency
+        for i, item in enumerate(self.items):
             owner = (item.tenant, item.customer_id)
             for account in item.customer_accounts:
                 key = normalise_reference(account)
@@ -234,41 +233,43 @@ class _Index:
                     by_name[key] = {owner}
                 else:
                     owners.add(owner)
-            currency = self.currency[i]
-            members = by_customer.get((owner, currency))
+            group = (owner, currencies[i])
+            members = by_owner.get(group)
             if members is None:
-                by_customer[(owner, currency)] = [i]
+                by_owner[group] = [i]
             else:
                 members.append(i)
-            key_amount = (owner, currency, self.outstanding[i])
-            same_amount = by_amount.get(key_amount)
-            if same_amount is None:
-                by_amount[key_amount] = [i]
-            else:
-                same_amount.append(i)
-        for members in by_customer.values():
-            if len(members) > 1:
-                members.sort(key=lambda i: (items[i].due_on, items[i].invoice_id))
         self._payers_built = True
 
-    @property
-    def by_customer(self) -> dict[tuple[Owner, str], list[int]]:
-        if not self._payers_built:
-            self._build_payers()
-        return self._by_customer
+    def owing(self, owner: Owner, currency: str, amount: int) -> list[int]:
+        """The owner's items in that currency that owed exactly `amount` to begin with."""
+        outstanding = self.outstanding
+        return [i for i in self._by_owner.get((owner, currency), ()) if outstanding[i] == amount]
 
-    @property
-    def by_amount(self) -> dict[tuple[Owner, str, int], list[int]]:
-        if not self._payers_built:
-            self._build_payers()
-        return self._by_amount
+    def by_due_date(self, owner: Owner, currency: str) -> list[int]:
+        """The owner's items in that currency, earliest due first (then invoice id)."""
+        group = (owner, currency)
+        members = self._by_due.get(group)
+        if members is None:
+            items = self.items
+            members = sorted(
+                self._by_owner.get(group, ()), key=lambda i: (items[i].due_on, items[i].invoice_id)
+            )
+            self._by_due[group] = members
+        return members
 
-    def lookup(self, refs: Iterable[str | None]) -> list[int]:
+    def lookup(self, refs: Iterable[str | None], tokens: Iterable[str] = ()) -> list[int]:
+        """Items named by refs (normalised here) then by tokens (already normalised)."""
+        by_ref = self.by_ref
         found: list[int] = []
         for ref in refs:
             if not ref:
                 continue
-            for i in self.by_ref.get(normalise_reference(ref), ()):
+            for i in by_ref.get(normalise_reference(ref), ()):
+                if i not in found:
+                    found.append(i)
+        for token in tokens:
+            for i in by_ref.get(token, ()):
                 if i not in found:
                     found.append(i)
         return found
@@ -295,7 +296,8 @@ class _Matcher:
         strong = self.ix.lookup((line.reference,))
         if strong:
             return self._by_reference(line, strong, from_text=False)
-        weak = self.ix.lookup((*line.references, *remittance_tokens(line.remittance)))
+        # Remittance tokens are upper-case runs of letters, digits and separators: normalised.
+        weak = self.ix.lookup(line.references, remittance_tokens(line.remittance))
         if weak:
             return self._by_reference(line, weak, from_text=True)
         return self._by_payer(line)
@@ -375,7 +377,7 @@ class _Matcher:
         amount = line.amount.minor
         exact = [
             i
-            for i in self.ix.by_amount.get((owner, currency, amount), ())
+            for i in self.ix.owing(owner, currency, amount)
             if self.ix.remaining[i] == amount and self._in_window(i, line.booked_on)
         ]
         if len(exact) == 1:
@@ -399,7 +401,7 @@ class _Matcher:
         customer = owner[1]
         members = [
             i
-            for i in self.ix.by_customer.get((owner, line.amount.currency), ())
+            for i in self.ix.by_due_date(owner, line.amount.currency)
             if self.ix.remaining[i] > 0 and self._in_window(i, line.booked_on)
         ][:GROUP_SEARCH_ITEMS]
         found, exhausted = subsets_summing_to(
@@ -574,7 +576,8 @@ def _match_in_order(
         if fast and ref and line.direction is credit:
             # Rule 1 as _by_reference and _single decide it when the reference names one
             # open item in the line's currency: take what it owes, the surplus is credit.
-            hits = by_ref.get(normalise_reference(ref))
+            # Normalising is idempotent, so a reference found as printed is found normalised.
+            hits = by_ref.get(ref) or by_ref.get(normalise_reference(ref))
             if hits is not None and len(hits) == 1:
                 i = hits[0]
                 owed = remaining[i]
