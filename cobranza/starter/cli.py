@@ -30,6 +30,7 @@ from cobranza.starter.segment_cli import register as register_segment_commands
 from cobranza.starter.simulate import PolicyChooser, SimulationRun, Simulator
 from cobranza.starter.simulation_input import SimulationInput
 from cobranza.starter.stack import STATE_DIR, local_stack
+from cobranza.starter.subscription_cli import register as register_subscription_commands
 from cobranza.starter.temporal_env import connect
 from cobranza.store.report_views import print_report, write_report_html, write_report_json
 from cobranza.store.reports import build_report
@@ -45,6 +46,7 @@ register_segment_commands(policy_app)
 app.add_typer(compliance_app, name="compliance")
 register_api_command(app)
 register_reconcile_commands(app)
+register_subscription_commands(app)
 err = Console(stderr=True)
 out = Console()
 

@@ -6,14 +6,12 @@ child, the sandbox ERP over HTTP and a SQLite store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from cobranza.domain.billing import (
@@ -28,11 +26,11 @@ from cobranza.domain.billing import (
     period_invoice,
 )
 from cobranza.domain.invoice import InvoiceStatus, PaymentReceived
+from cobranza.starter.subscription_sim import SubscriptionDriver, publishes_level, runs_of
 from cobranza.workflows import search_attributes as sa
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow
 from cobranza.workflows.subscription import RecurringBillingWorkflow
 
-from .conftest import Driver
 from .factories import customer, subscription, subscription_input
 
 MONTHS = 36
@@ -45,36 +43,7 @@ def payment(n: int, amount: Any, at: Any) -> PaymentReceived:
     return PaymentReceived(payment_id=f"pay-{n}", amount=amount, received_at=at)
 
 
-def publishes_level(level: int) -> Callable[[HistoryEvent], bool]:
-    """The invoice told the server (search attribute DunningLevel) it reached `level`."""
-
-    def published(event: HistoryEvent) -> bool:
-        if event.event_type != UPSERT:
-            return False
-        fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
-        found = fields.indexed_fields.get("DunningLevel")
-        return found is not None and found.data == str(level).encode()
-
-    return published
-
-
-async def runs_of(handle: WorkflowHandle[Any, Any], first_run_id: str) -> list[list[Any]]:
-    """Every run of the chain, in order, as its list of history events."""
-    runs, run_id = [], first_run_id
-    while run_id:
-        run = handle._client.get_workflow_handle(handle.id, run_id=run_id)
-        events = [e async for e in run.fetch_history_events()]
-        runs.append(events)
-        last = events[-1]
-        run_id = (
-            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-            if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
-            else ""
-        )
-    return runs
-
-
-async def test_36_months_with_one_invoice_paid_late(driver: Driver) -> None:
+async def test_36_months_with_one_invoice_paid_late(driver: SubscriptionDriver) -> None:
     sub = subscription(subscription_id="SUB-36", periods=MONTHS)
     input = subscription_input(sub)
     handle = await driver.start(input)
@@ -111,7 +80,7 @@ async def test_36_months_with_one_invoice_paid_late(driver: Driver) -> None:
     assert [(a["action"], a["period"]) for a in actions] == [("suspend", LATE), ("restore", LATE)]
     assert actions[0]["invoice_id"] == period_invoice(sub, LATE).invoice_id
 
-    runs = await runs_of(handle, driver.run_ids[0])
+    runs = await runs_of(driver, handle.id)
     started = [
         e.start_child_workflow_execution_initiated_event_attributes.workflow_id
         for run in runs
@@ -144,7 +113,7 @@ async def rejection(call: Any) -> str:
     return str(cause.message)  # type: ignore[attr-defined]
 
 
-async def test_pause_skips_periods_and_cancel_is_refused_twice(driver: Driver) -> None:
+async def test_pause_skips_periods_and_cancel_is_refused_twice(driver: SubscriptionDriver) -> None:
     # Suspension at level 2 (day 60): nothing is looked at while this test pauses and cancels.
     sub = subscription(
         subscription_id="SUB-PAUSE",
@@ -209,7 +178,7 @@ async def test_pause_skips_periods_and_cancel_is_refused_twice(driver: Driver) -
     assert driver.service_actions(sub.subscription_id) == []
 
 
-async def test_yearly_on_february_29(driver: Driver) -> None:
+async def test_yearly_on_february_29(driver: SubscriptionDriver) -> None:
     sub = subscription(
         subscription_id="SUB-YEARLY",
         customer=customer(customer_id="C-3"),
