@@ -220,10 +220,16 @@ def plan_allocation(
     scope = tenant or row.tenant
     items = money_in.open_items(store, scope)
     if invoices:
-        by_id = {i.invoice_id: i for i in items}
+        by_id: dict[str, list[OpenItem]] = {}
+        for i in items:
+            by_id.setdefault(i.invoice_id, []).append(i)
         chosen = []
         for n, invoice_id in enumerate(invoices):
-            item = by_id.get(invoice_id)
+            found = by_id.get(invoice_id, [])
+            if len(found) > 1:
+                tenants = ", ".join(sorted(i.tenant for i in found))
+                raise ResolutionError("tenant", f"{invoice_id} is open in tenants {tenants}")
+            item = found[0] if found else None
             if item is None:
                 raise ResolutionError(
                     f"invoices[{n}]", f"{invoice_id} is not an open invoice of {scope or 'any'}"

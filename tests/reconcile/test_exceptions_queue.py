@@ -1,11 +1,16 @@
-"""The exceptions queue: idempotent on (source, key), readable, resolved once."""
+"""The exceptions queue: idempotent on (source, key), readable, resolved once, allocated right."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+import pytest
+
+from cobranza.domain.effects import InvoiceSnapshot
+from cobranza.domain.invoice import InvoiceStatus
 from cobranza.domain.money import Money
-from cobranza.store import Store
+from cobranza.starter.exception_resolution import ResolutionError, plan_allocation, settle
+from cobranza.store import Store, money_in
 from cobranza.store.money_in import (
     EXCEPTION_CONFIRMED,
     EXCEPTION_OPEN,
@@ -64,3 +69,86 @@ def test_an_exception_is_resolved_once(store: Store) -> None:
         {"x": 1},
     )
     assert done.amount is None
+
+
+def _open(tenant: str, invoice_id: str, customer_id: str, minor: int, due: int) -> InvoiceSnapshot:
+    return InvoiceSnapshot(
+        workflow_id=f"invoice-{tenant}-{invoice_id}",
+        tenant=tenant,
+        invoice_id=invoice_id,
+        customer_id=customer_id,
+        country="MX",
+        currency="MXN",
+        amount_minor=minor,
+        paid_minor=0,
+        status=InvoiceStatus.OPEN,
+        dunning_level=0,
+        issued_on=date(2025, 3, 1),
+        due_on=date(2025, 3, due),
+        policy_ref="standard@v1",
+        updated_at=datetime(2025, 3, 1, tzinfo=UTC),
+    )
+
+
+def test_reassigning_to_a_customer_pays_the_oldest_due_first(store: Store) -> None:
+    store.upsert_invoice(_open("acme", "LATE", "C-1", 80_00, due=31))
+    store.upsert_invoice(_open("acme", "EARLY", "C-1", 50_00, due=10))
+    store.upsert_invoice(_open("acme", "OTHER", "C-2", 10_00, due=1))
+    queue_exception(
+        store,
+        source="statement",
+        key="E1",
+        reason="x",
+        amount=Money.parse("70.00", "MXN"),
+        tenant="acme",
+    )
+    [row] = exceptions(store)
+
+    plan = plan_allocation(store, row, customer_id="C-1")
+
+    assert [(i.invoice_id, str(m.to_decimal())) for i, m in plan] == [
+        ("EARLY", "50.00"),
+        ("LATE", "20.00"),
+    ]
+
+
+def test_an_invoice_id_open_in_two_tenants_needs_the_tenant(store: Store) -> None:
+    store.upsert_invoice(_open("acme", "INV-1", "C-1", 10_00, due=10))
+    store.upsert_invoice(_open("beta", "INV-1", "C-9", 10_00, due=10))
+    queue_exception(
+        store, source="webhook:stripe", key="evt", reason="x", amount=Money.parse("5.00", "MXN")
+    )
+    [row] = exceptions(store)
+
+    with pytest.raises(ResolutionError) as caught:
+        plan_allocation(store, row, invoices=["INV-1"])
+    assert caught.value.field == "tenant" and "acme, beta" in caught.value.reason
+    [(item, _)] = plan_allocation(store, row, invoices=["INV-1"], tenant="beta")
+    assert item.customer_id == "C-9"
+
+
+def test_settling_twice_writes_once_and_a_failed_check_writes_nothing(store: Store) -> None:
+    store.upsert_invoice(_open("acme", "INV-1", "C-1", 10_00, due=10))
+    queue_exception(
+        store,
+        source="statement",
+        key="E7",
+        reason="x",
+        amount=Money.parse("4.00", "MXN"),
+        tenant="acme",
+    )
+    [row] = exceptions(store)
+    assert row.id is not None
+
+    with pytest.raises(ResolutionError) as caught:
+        settle(store, row.id, actor="ana", note="n", invoices=["INV-1", "NOPE"])
+    assert caught.value.field == "invoices[1]"
+    assert exceptions(store, status=EXCEPTION_OPEN) == [row]
+    assert money_in.all_matches(store) == []
+
+    _, done = settle(store, row.id, actor="ana", note="n", invoices=["INV-1"])
+    assert [m.payment_id for m in done.matches] == ["bank:E7:INV-1"]
+    with pytest.raises(ResolutionError) as again:
+        settle(store, row.id, actor="bob", note="n", invoices=["INV-1"])
+    assert (again.value.field, again.value.status) == ("exception_id", 409)
+    assert len(money_in.all_matches(store)) == 1
