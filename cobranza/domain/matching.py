@@ -11,8 +11,9 @@ Rules, strongest first:
 3. grouped by amount: exactly one set of that customer's open items sums to the amount
    (bounded search).
 Anything else, or two equally good candidates, is an exception for a person. Only credits are
-matched; debits are reported. Indexes by reference and by (customer, currency, amount) keep a
-line's work constant however many items are open.
+matched; debits are reported. Indexes by reference and by payer keep a line's work constant
+however many items are open; the commonest line (a structured reference naming one open invoice
+in its currency) is decided inline from plain columns, with the result the rules would give.
 """
 
 from __future__ import annotations
