@@ -22,6 +22,9 @@ from cobranza.domain.invoice import Channel, Customer
 # Time between a slot's first request and its sending, during which other invoices of the
 # customer due at the same moment can still join the message.
 GATHER_WINDOW = timedelta(minutes=15)
+# How late a booked contact may really go out (a timer fired under load, a slow provider);
+# later slots keep the law's gaps and windows from that later instant.
+SEND_SLACK = timedelta(minutes=2)
 # Claimed slots older than this before the newest request cannot affect any cap; pruned.
 KEEP_HISTORY = timedelta(days=40)
 
@@ -188,8 +191,10 @@ class GateLedger(BaseModel):
         desired = req.desired_at + GATHER_WINDOW
         at, rules = desired, []
         if self.profile is not None:
+            # A booked contact counts as made SEND_SLACK after its slot: a timer under load
+            # fires late, and a cap ("48 h apart", "2 in 7 days") holds for the real send.
             history = [
-                PastContact(at=s.at, channel=ContactChannel(s.channel.value))
+                PastContact(at=s.at + SEND_SLACK, channel=ContactChannel(s.channel.value))
                 for s in self.slots
                 if s.active() or s.claimed_by is not None
             ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time as wall
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -107,6 +108,29 @@ class SimulationRun:
 MAX_FAST_FORWARDS = 400
 
 
+class _InvoiceBudget:
+    """At most `limit` invoices in flight, however they are grouped (a customer's invoices
+    move together through the gate); a group larger than the limit runs alone."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(limit, 1)
+        self.used = 0
+        self._changed = asyncio.Condition()
+
+    @asynccontextmanager
+    async def hold(self, invoices: int) -> AsyncIterator[None]:
+        size = min(invoices, self.limit)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.used + size <= self.limit)
+            self.used += size
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.used -= size
+                self._changed.notify_all()
+
+
 class Simulator:
     """Drives each invoice's workflow to each of its events, then to the horizon."""
 
@@ -146,13 +170,13 @@ class Simulator:
         # One offset for every invoice keeps their timelines aligned with one another.
         epoch = min(datetime.combine(i.issued_on, datetime.min.time(), UTC) for i in sim.invoices)
         self.offset = datetime.now(UTC) - (epoch - timedelta(days=2))
-        gate = asyncio.Semaphore(self.concurrency)
+        budget = _InvoiceBudget(self.concurrency)
 
         async def one(group: list[Invoice]) -> list[InvoiceRun]:
             events = sorted(
                 (e for i in group for e in by_invoice.get(i.invoice_id, [])), key=lambda e: e.at
             )
-            async with gate:
+            async with budget.hold(len(group)):
                 results = await self._drive(group, events, sim.until)
             for result in results:
                 if self.on_done is not None:
@@ -184,9 +208,10 @@ class Simulator:
     ) -> list[InvoiceRun]:
         """Drive a group of invoices (one, or one customer's in lockstep) through their events.
 
-        In lockstep every invoice of the group is moved to each point in turn: the instant of
-        every event and, with the contact gate, just after each planned contact and its gather
-        window, so that invoices due together book the same slot before any of them sends it.
+        In lockstep the group's points are visited in time order, each invoice stopping at its
+        own: the instant of each of its events and, with the contact gate, just after each of
+        its planned contacts and its gather window, so that invoices due together book the same
+        slot before any of them sends it, and no invoice runs ahead of another.
         """
         tracks = [_Track(invoice, self._input(invoice)) for invoice in invoices]
         runs: list[InvoiceRun] = []
@@ -203,9 +228,21 @@ class Simulator:
             track.handle = handle
             track.run_ids.append(handle.result_run_id or "")
         live = [t for t in tracks if t.handle is not None]
-        for point in self._points(invoices, events, until):
-            # The group moves together; each invoice on its own clock, all at once.
-            await asyncio.gather(*(self._to_point(t, point, events) for t in live))
+        lockstep = len(live) > 1
+        stops = {
+            t.invoice.invoice_id: self._points(t.invoice, events, until, lockstep) for t in live
+        }
+        for point in sorted({p for own in stops.values() for p in own}):
+            # The group moves together, each invoice on its own clock; an invoice moves only to
+            # its own stops (its events, its contacts and their gather windows), so no invoice
+            # is ever ahead of the point and none is moved for another's sake.
+            await asyncio.gather(
+                *(
+                    self._to_point(t, point, events)
+                    for t in live
+                    if point in stops[t.invoice.invoice_id]
+                )
+            )
         runs.extend(await asyncio.gather(*(self._finish(t, until) for t in live)))
         return runs
 
@@ -242,17 +279,16 @@ class Simulator:
         )
 
     def _points(
-        self, invoices: list[Invoice], events: list[ScheduledEvent], until: datetime | None
-    ) -> list[datetime]:
-        points = {event.at for event in events}
-        if self.contact_gate and len(invoices) > 1:
-            for invoice in invoices:
-                horizon = self.horizon(invoice, until)
-                for step in plan(self._policy_of(invoice)[0], invoice):
-                    for after in (timedelta(minutes=1), GATHER_WINDOW + timedelta(minutes=1)):
-                        if step.at + after <= horizon:
-                            points.add(step.at + after)
-        return sorted(points)
+        self, invoice: Invoice, events: list[ScheduledEvent], until: datetime | None, lockstep: bool
+    ) -> set[datetime]:
+        points = {event.at for event in events if event.invoice_id == invoice.invoice_id}
+        if self.contact_gate and lockstep:
+            horizon = self.horizon(invoice, until)
+            for step in plan(self._policy_of(invoice)[0], invoice):
+                for after in (timedelta(minutes=1), GATHER_WINDOW + timedelta(minutes=1)):
+                    if step.at + after <= horizon:
+                        points.add(step.at + after)
+        return points
 
     async def _apply(self, track: _Track, event: ScheduledEvent) -> None:
         assert track.handle is not None

@@ -16,6 +16,7 @@ from cobranza.domain.compliance_file import load_profile
 from cobranza.domain.compliance_profile import ComplianceProfile
 from cobranza.domain.contact_gate import (
     GATHER_WINDOW,
+    SEND_SLACK,
     ContactRequest,
     GateLedger,
     Grant,
@@ -315,11 +316,12 @@ def test_twenty_invoices_on_three_channels_at_the_same_instant_get_one_slot_per_
     for n in range(20):
         gate.request(request(f"{n:02}", T_CL, MESSAGE_CHANNELS[n % 3]))
     slots = message_slots(gate)
-    # Email opens at once; SMS waits 48 h; WhatsApp waits a week after the email.
+    # Email opens at once; SMS waits 48 h; WhatsApp waits a week after the email, each counted
+    # from the latest the email may really go out (SEND_SLACK after its slot).
     assert [s.at.astimezone(SANTIAGO) for s in slots] == [
         T_CL + GATHER_WINDOW,
-        T_CL + GATHER_WINDOW + timedelta(hours=48),
-        T_CL + GATHER_WINDOW + WEEK,
+        T_CL + GATHER_WINDOW + SEND_SLACK + timedelta(hours=48),
+        T_CL + GATHER_WINDOW + SEND_SLACK + WEEK,
     ]
 
 
