@@ -57,9 +57,9 @@ class Customer(BaseModel):
     email: str | None = None
     phone: str | None = None
     country: str = Field(min_length=2, max_length=2)
-    timezone: str
     # ISO 3166-2 subdivision (state) when its law adds to the country's, e.g. SP in Brazil.
     subdivision: str | None = None
+    timezone: str
     locale: str = "en_US"
     segment: str = "standard"
     # Addresses the customer asked not to be contacted at; an entry blocks that address only
