@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, field_validator
 
+from cobranza.domain.charges import PaymentMethod
+from cobranza.domain.declines import Decline
 from cobranza.domain.invoice import invoice_workflow_id
 from cobranza.domain.money import Money
 
@@ -19,6 +21,10 @@ class EventAction(StrEnum):
     DISPUTE = "dispute"  # the invoice's dispute support action
     REFUND = "refund"  # money went back: a person decides what the invoice owes now
     IGNORE = "ignore"  # an event type we accept and do not act on
+    # Our own autopay charge that was `processing` settled (L-05): signal payment_settled.
+    PAYMENT_SETTLED = "payment_settled"
+    # A customer put a payment method on file (L-06): their open autopay invoices charge at once.
+    METHOD_ADDED = "method_added"
 
 
 class InvoiceRef(BaseModel):
@@ -54,6 +60,10 @@ class GatewayEvent(BaseModel):
     happened_at: datetime
     method: str = "card"
     reason: str = ""
+    succeeded: bool | None = Field(default=None, description="payment_settled: which way")
+    decline: Decline | None = Field(default=None, description="payment_settled: why it failed")
+    customer_id: str | None = Field(default=None, description="method_added: whose method")
+    payment_method: PaymentMethod | None = Field(default=None, description="method_added")
 
     @field_validator("happened_at")
     @classmethod

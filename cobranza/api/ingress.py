@@ -18,6 +18,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from cobranza.api.events import EventAction, GatewayEvent
+from cobranza.domain.charges import PaymentMethodAdded, PaymentSettled
 from cobranza.domain.invoice import DisputeRequest, PaymentFailed, PaymentReceived
 from cobranza.store.money_in import queue_exception
 from cobranza.store.store import Store
@@ -29,6 +30,7 @@ from cobranza.store.webhooks import (
     remember_refs,
     workflow_for_refs,
 )
+from cobranza.workflows import search_attributes as sa
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow
 
 ACTOR = "gateway webhook"
@@ -92,6 +94,8 @@ class Ingress:
     async def _act(self, event: GatewayEvent) -> tuple[EventStatus, str | None, str]:
         if event.action is EventAction.IGNORE:
             return EventStatus.IGNORED, None, f"{event.event_type} needs no action"
+        if event.action is EventAction.METHOD_ADDED:
+            return await self._method_added(event)
         workflow_id = event.invoice.resolve(self.default_tenant) or await asyncio.to_thread(
             workflow_for_refs, self.store, provider=event.provider, refs=event.refs
         )
@@ -128,6 +132,16 @@ class Ingress:
                 reference=event.key,
             )
             await handle.signal(InvoiceCollectionWorkflow.payment_received, payment)
+        elif event.action is EventAction.PAYMENT_SETTLED:
+            assert event.payment_id is not None and event.succeeded is not None
+            settled = PaymentSettled(
+                # The workflow holds the gateway's own intent id, as the charge answer gave it.
+                payment_id=event.payment_id.removeprefix(f"{event.provider}:"),
+                succeeded=event.succeeded,
+                settled_at=event.happened_at,
+                decline=event.decline,
+            )
+            await handle.signal(InvoiceCollectionWorkflow.payment_settled, settled)
         elif event.action is EventAction.PAYMENT_FAILED:
             assert event.payment_id is not None
             failure = PaymentFailed(
@@ -149,14 +163,59 @@ class Ingress:
                 raise
             return await self._queue(event, None, f"no invoice workflow {workflow_id}")
         closed = _closed_name(described.status)
+        if event.action is EventAction.PAYMENT_SETTLED and not event.succeeded:
+            return EventStatus.IGNORED, workflow_id, f"invoice {closed}: a late failure is stale"
         if event.action is EventAction.PAYMENT_FAILED:
             return EventStatus.IGNORED, workflow_id, f"invoice {closed}: a late failure is stale"
-        if event.action is EventAction.PAYMENT_RECEIVED:
+        if event.action in (EventAction.PAYMENT_RECEIVED, EventAction.PAYMENT_SETTLED):
             known = await asyncio.to_thread(self.store.payments, workflow_id)
             if any(p.payment_id == event.payment_id for p in known):
                 return EventStatus.IGNORED, workflow_id, f"{event.payment_id} already applied"
             return await self._queue(event, workflow_id, f"payment for an invoice {closed}")
         return await self._queue(event, workflow_id, f"{event.reason} on an invoice {closed}")
+
+    async def _method_added(self, event: GatewayEvent) -> tuple[EventStatus, str | None, str]:
+        """Signal payment_method_added to each open autopay invoice of the customer (L-06).
+
+        The invoices are found by Temporal visibility (CustomerId and Tenant search attributes
+        of running invoice workflows), not the store: only a running workflow can charge, the
+        workflow itself is the authority on autopay (its status query), and the store's
+        snapshot of an invoice may lag its workflow. A customer with none is queued for a person.
+        """
+        assert event.customer_id is not None and event.payment_method is not None
+        tenant = event.invoice.tenant or self.default_tenant
+        query = (
+            f"WorkflowType = '{InvoiceCollectionWorkflow.__name__}'"
+            f" AND ExecutionStatus = 'Running'"
+            f" AND {sa.CUSTOMER_ID.name} = {_quoted(event.customer_id)}"
+            f" AND {sa.TENANT.name} = {_quoted(tenant)}"
+        )
+        added = PaymentMethodAdded(method=event.payment_method, added_at=event.happened_at)
+        signalled: list[str] = []
+        async for execution in self.client.list_workflows(query):
+            handle = self.client.get_workflow_handle(execution.id)
+            try:
+                view = await handle.query(InvoiceCollectionWorkflow.status)
+                if view.autopay is None or view.status.is_closed:
+                    continue
+                await handle.signal(InvoiceCollectionWorkflow.payment_method_added, added)
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                continue  # closed between the listing and the signal: nothing to charge
+            signalled.append(execution.id)
+        if not signalled:
+            return await self._queue(
+                event,
+                None,
+                f"payment method {event.payment_method.method_id} for customer "
+                f"{event.customer_id} (tenant {tenant}): no open invoice on autopay",
+            )
+        return (
+            EventStatus.SIGNALLED,
+            ",".join(signalled),
+            f"method_added signalled to {len(signalled)} invoice(s)",
+        )
 
     async def _queue(
         self, event: GatewayEvent, workflow_id: str | None, reason: str
@@ -173,6 +232,11 @@ class Ingress:
             payload={"workflow_id": workflow_id, **event.model_dump(mode="json")},
         )
         return EventStatus.QUEUED, workflow_id, reason
+
+
+def _quoted(value: str) -> str:
+    """A visibility query string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _closed_name(status: WorkflowExecutionStatus | None) -> str:

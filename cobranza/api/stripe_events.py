@@ -1,8 +1,15 @@
 """Stripe events to GatewayEvents: one handler per event type in a table others can extend.
 
 To act on a new event type, write `def _my_event(event, obj) -> GatewayEvent` and add it to
-STRIPE_HANDLERS (payment_intent.processing and payment_method.attached are expected next).
-An event type not in the table is acknowledged and ignored, as Stripe recommends.
+STRIPE_HANDLERS. An event type not in the table is acknowledged and ignored, as Stripe
+recommends; payment_intent.processing is one on purpose: the charge activity already told the
+workflow the charge is processing (L-05), so the webhook adds nothing.
+
+A payment intent our own charge activity created (its metadata carries `attempt`, see
+cobranza/integrations/gateway.py) settles the workflow's autopay charge (payment_settled with
+the intent's own id, as the workflow holds it); any other intent is money in or a failed
+attempt as before. payment_method.attached names a customer, not an invoice: the ingress signals
+payment_method_added to that customer's open autopay invoices (L-06).
 """
 
 from __future__ import annotations
@@ -12,7 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cobranza.api.events import EventAction, GatewayEvent, InvoiceRef
+from cobranza.domain.charges import PaymentMethod
+from cobranza.domain.declines import Decline
 from cobranza.domain.money import Money, currency_exponent, normalise_currency
+from cobranza.integrations.gateway import _decline as gateway_decline
+from cobranza.integrations.gateway import _method as gateway_method
 
 PROVIDER = "stripe"
 StripeObject = dict[str, Any]
@@ -138,8 +149,21 @@ def _payment_id(obj: StripeObject) -> str:
     return f"{PROVIDER}:{chosen}"
 
 
+def _our_charge(obj: StripeObject) -> bool:
+    """A payment intent the charge activity created: its metadata names the attempt."""
+    meta = obj.get("metadata")
+    return obj.get("object") == "payment_intent" and isinstance(meta, dict) and "attempt" in meta
+
+
 def _payment_intent_succeeded(event: StripeObject, obj: StripeObject) -> GatewayEvent:
     amount = obj.get("amount_received", obj.get("amount"))
+    if _our_charge(obj):
+        return GatewayEvent(
+            **_base(event, obj, EventAction.PAYMENT_SETTLED),
+            payment_id=_payment_id(obj),
+            amount=stripe_money(amount, obj.get("currency"), "data.object.amount_received"),
+            succeeded=True,
+        )
     return GatewayEvent(
         **_base(event, obj, EventAction.PAYMENT_RECEIVED),
         payment_id=_payment_id(obj),
@@ -165,6 +189,14 @@ def _invoice_paid(event: StripeObject, obj: StripeObject) -> GatewayEvent:
 
 
 def _failed(event: StripeObject, obj: StripeObject) -> GatewayEvent:
+    if _our_charge(obj):
+        return GatewayEvent(
+            **_base(event, obj, EventAction.PAYMENT_SETTLED),
+            payment_id=_payment_id(obj),
+            reason=_failure_reason(obj),
+            succeeded=False,
+            decline=_settled_decline(obj),
+        )
     return GatewayEvent(
         **_base(event, obj, EventAction.PAYMENT_FAILED),
         payment_id=_payment_id(obj),
@@ -182,6 +214,38 @@ def _failure_reason(obj: StripeObject) -> str:
     if code or message:
         return f"{code}: {message}".strip(": ")
     return f"{obj.get('object', 'payment')} failed"
+
+
+def _settled_decline(obj: StripeObject) -> Decline:
+    """The decline of a failed intent, read as the gateway adapter reads a declined charge."""
+    error = obj.get("last_payment_error")
+    error = error if isinstance(error, dict) else {}
+    expanded = error.get("payment_method") or obj.get("payment_method")
+    if isinstance(expanded, dict):
+        method = _attached_method(expanded)
+    else:
+        method_id = _id_of(expanded) or str(obj.get("id"))
+        method = PaymentMethod(method_id=method_id, fingerprint=method_id)
+    return gateway_decline(error, method)
+
+
+def _attached_method(obj: StripeObject) -> PaymentMethod:
+    try:
+        return gateway_method(obj)
+    except (KeyError, ValueError) as exc:
+        raise StripeEventError(f"data.object: not a readable payment method ({exc})") from None
+
+
+def _payment_method_attached(event: StripeObject, obj: StripeObject) -> GatewayEvent:
+    customer = _id_of(obj.get("customer"))
+    if not customer:
+        raise StripeEventError(f"{event['id']}: data.object.customer is missing")
+    return GatewayEvent(
+        **_base(event, obj, EventAction.METHOD_ADDED),
+        customer_id=customer,
+        payment_method=_attached_method(obj),
+        method=str(obj.get("type") or "card"),
+    )
 
 
 def _dispute_created(event: StripeObject, obj: StripeObject) -> GatewayEvent:
@@ -218,4 +282,5 @@ STRIPE_HANDLERS: dict[str, Handler] = {
     "invoice.payment_failed": _failed,
     "charge.dispute.created": _dispute_created,
     "charge.refunded": _charge_refunded,
+    "payment_method.attached": _payment_method_attached,
 }
