@@ -77,6 +77,11 @@ def notification_event_id(body: dict[str, Any], data_id: str) -> str:
 
 def payment_event(event_id: str, event_type: str, payment: dict[str, Any]) -> GatewayEvent:
     """The GatewayEvent of a fetched payment."""
+    if "results" in payment and "paging" in payment:
+        raise PaymentDataError(
+            "results: a search result list (paging and results), not a payment object;"
+            " a payment is read from GET /v1/payments/{id}"
+        )
     pay_id = payment.get("id")
     if not isinstance(pay_id, int | str) or not str(pay_id):
         raise PaymentDataError("id: the payment has no id")

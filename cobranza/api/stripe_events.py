@@ -193,6 +193,7 @@ def _failed(event: StripeObject, obj: StripeObject) -> GatewayEvent:
         return GatewayEvent(
             **_base(event, obj, EventAction.PAYMENT_SETTLED),
             payment_id=_payment_id(obj),
+            amount=_attempted(obj),
             reason=_failure_reason(obj),
             succeeded=False,
             decline=_settled_decline(obj),
@@ -200,8 +201,17 @@ def _failed(event: StripeObject, obj: StripeObject) -> GatewayEvent:
     return GatewayEvent(
         **_base(event, obj, EventAction.PAYMENT_FAILED),
         payment_id=_payment_id(obj),
+        amount=_attempted(obj),
         reason=_failure_reason(obj),
     )
+
+
+def _attempted(obj: StripeObject) -> Money | None:
+    """What a failed attempt tried to collect: an invoice's amount due, else the amount."""
+    name = "amount_due" if obj.get("object") == "invoice" else "amount"
+    if obj.get(name) is None:
+        return None
+    return stripe_money(obj.get(name), obj.get("currency"), f"data.object.{name}")
 
 
 def _failure_reason(obj: StripeObject) -> str:
