@@ -9,6 +9,7 @@ because the charge's answer already told the workflow.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -80,11 +81,12 @@ async def start(
 
 async def until(handle: WorkflowHandle[Any, Any], ok: Any) -> InvoiceView:
     """Long-poll the history (no sleep) until the workflow's view satisfies `ok`."""
-    async for event in handle.fetch_history_events(wait_new_event=True):
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            view = await handle.query(InvoiceCollectionWorkflow.status)
-            if ok(view):
-                return view
+    async with asyncio.timeout(60):  # a bound so a wrong routing fails instead of hanging
+        async for event in handle.fetch_history_events(wait_new_event=True):
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                view = await handle.query(InvoiceCollectionWorkflow.status)
+                if ok(view):
+                    return view
     raise AssertionError(f"{handle.id} closed before the condition held")
 
 
@@ -128,6 +130,8 @@ def attached_event(method: dict[str, Any], tenant: str = "webhooks") -> dict[str
 async def test_an_attached_method_is_charged_at_once_and_closes_the_invoice(
     api: RunningIngress,
 ) -> None:
+    # The sandbox also posts payment_intent.succeeded for the charge: it must add nothing.
+    await point_gateway_at_ingress(api)
     invoice = autopay_invoice("AP-ATTACH")
     handle = await start(api, invoice, None)
     await until(handle, lambda v: v.autopay is not None and "no payment method" in v.autopay)
@@ -149,6 +153,19 @@ async def test_an_attached_method_is_charged_at_once_and_closes_the_invoice(
         75000,
     )
     assert charge.idempotency_key == f"{invoice.workflow_id}/charge/1"
+    assert result.view.paid == "750.00" and len(result.view.payment_ids) == 1
+    postings = [
+        p
+        for p in api.stack.sandbox.state.list_postings()
+        if p.invoice_id == invoice.invoice_id and p.kind == "payment"
+    ]
+    assert len(postings) == 1
+    told = [
+        (d.type, d.status_code)
+        for d in gateway_book(api.stack.sandbox.state).deliveries
+        if d.payment_intent == charge.payment_intent
+    ]
+    assert told == [("payment_intent.succeeded", 200)]
     added = [
         e
         for e in result.timeline
