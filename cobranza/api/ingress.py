@@ -192,11 +192,13 @@ class Ingress:
         )
         added = PaymentMethodAdded(method=event.payment_method, added_at=event.happened_at)
         signalled: list[str] = []
+        skipped: list[str] = []  # running, but not on autopay or already settled
         async for execution in self.client.list_workflows(query):
             handle = self.client.get_workflow_handle(execution.id)
             try:
                 view = await handle.query(InvoiceCollectionWorkflow.status)
                 if view.autopay is None or view.status.is_closed:
+                    skipped.append(execution.id)
                     continue
                 await handle.signal(InvoiceCollectionWorkflow.payment_method_added, added)
             except RPCError as exc:
@@ -209,7 +211,8 @@ class Ingress:
                 event,
                 None,
                 f"payment method {event.payment_method.method_id} for customer "
-                f"{event.customer_id} (tenant {tenant}): no open invoice on autopay",
+                f"{event.customer_id} (tenant {tenant}): no open invoice on autopay"
+                + (f" ({len(skipped)} other running: {', '.join(skipped)})" if skipped else ""),
             )
         return (
             EventStatus.SIGNALLED,

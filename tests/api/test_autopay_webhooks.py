@@ -20,8 +20,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
+from cobranza.api.stripe_events import parse_stripe_event
 from cobranza.domain.autopay import AutopaySetup
 from cobranza.domain.charges import PaymentMethod
+from cobranza.domain.declines import CardNetwork
 from cobranza.domain.declines_file import load_retry_rules
 from cobranza.domain.invoice import Customer, Invoice, InvoiceStatus, TimelineKind
 from cobranza.domain.money import Money
@@ -238,3 +240,38 @@ async def test_a_processing_debit_that_fails_resumes_dunning(api: RunningIngress
     assert not view.status.is_closed
     assert view.autopay is not None and "insufficient_funds" in view.autopay
     await handle.terminate("test done")
+
+
+async def test_an_attached_method_leaves_an_invoice_not_on_autopay_alone(
+    api: RunningIngress,
+) -> None:
+    invoice, handle = await api.open_invoice("AP-PLAIN")
+    method = await attach(api, "pm_card_visa", invoice.customer.customer_id)
+    event = attached_event(method)
+
+    response = await api.post_stripe(event)
+
+    assert response.status_code == 202, response.text
+    assert response.json()["outcome"] == "queued"
+    assert f"1 other running: {invoice.workflow_id}" in response.json()["detail"]
+    timeline = await handle.query(InvoiceCollectionWorkflow.timeline)
+    assert not [e for e in timeline if e.kind is TimelineKind.CHARGE_ATTEMPT]
+    assert charges_of(api, invoice) == []
+    await handle.terminate("test done")
+
+
+def test_the_attached_method_is_read_as_the_gateway_adapter_reads_it() -> None:
+    card = {
+        "id": "pm_1",
+        "object": "payment_method",
+        "type": "card",
+        "customer": {"id": "cus_9", "object": "customer"},
+        "card": {"brand": "mastercard", "fingerprint": "fp_abc", "last4": "4444"},
+    }
+
+    event = parse_stripe_event(attached_event(card, tenant="acme"))
+
+    assert event.customer_id == "cus_9" and event.invoice.tenant == "acme"
+    assert event.payment_method == PaymentMethod(
+        method_id="pm_1", fingerprint="fp_abc", network=CardNetwork.MASTERCARD, kind="card"
+    )
