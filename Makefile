@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/cobranza simulate $(DATASET) --contact-gate --report-json report.json --report-html report.html
+	$(BIN)/cobranza simulate $(DATASET) --report-json report.json --report-html report.html
 
 test: $(STAMP)
 	$(BIN)/pytest -q
