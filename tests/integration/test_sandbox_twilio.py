@@ -89,6 +89,9 @@ async def test_the_provider_answers_queued_then_calls_back_delivered(sandbox: Sa
         ("sent", None, "+14155552671"),
         ("delivered", None, "+14155552671"),
     ]
+    # The provider notes each callback's answer after the receiver stored the report: wait for
+    # the delivery to finish before reading what it noted.
+    await asyncio.to_thread(sandbox.settle_deliveries, 30.0)
     (stored,) = sandbox.text_messages()
     assert stored.status == "delivered"
     assert stored.callbacks == ["sent -> 204", "delivered -> 204"]

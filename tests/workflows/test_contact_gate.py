@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from cobranza.domain.contact_gate import GateLedger
+from cobranza.domain.contact_gate import SEND_SLACK, GateLedger
 from cobranza.domain.invoice import Invoice, InvoiceStatus
 from cobranza.integrations.sandbox.state import ReceivedEmail
 from cobranza.integrations.smtp import message_id_for
@@ -240,12 +240,10 @@ async def test_twenty_invoices_same_instant_respect_caps(
     assert_within_chilean_caps(sent_times(reminders))
     # The slots the gate booked beyond the horizon hold the caps too, sent ones included.
     booked = [s.at for s in case.ledger.slots]
-    # Each message went out at its slot; under load a fired timer may be handled a few
-    # seconds after its instant, and the evidence records when it really went.
+    # Each message went out at its slot; under load a fired timer may be handled late (up to
+    # SEND_SLACK, which the gate keeps the law's gaps for), and the evidence records when.
     for sent in reminders:
-        assert any(
-            timedelta(0) <= sent.row.scheduled_at - at < timedelta(minutes=1) for at in booked
-        )
+        assert any(timedelta(0) <= sent.row.scheduled_at - at < SEND_SLACK for at in booked)
     assert_within_chilean_caps(booked)
 
 
