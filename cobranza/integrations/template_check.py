@@ -83,8 +83,7 @@ def check_templates(
 @lru_cache(maxsize=8)
 def _shipped_problems(root: Path, creditor_json: str) -> tuple[str, ...]:
     """Cached per directory and creditor: a worker checks once, however often it is built."""
-    creditor = Creditor.model_validate_json(creditor_json)
-    return tuple(content_problems(MessageCatalog(root), shipped_profiles(), creditor))
+    return tuple(templates_dir_problems(root, Creditor.model_validate_json(creditor_json)))
 
 
 def _rule_problems(
