@@ -25,7 +25,6 @@ from temporalio.client import Client
 from cobranza.domain.matching import LineMatch, Outcome, match_lines
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Statement, StatementFileError, StatementLine
-from cobranza.integrations.errors import IntegrationError
 from cobranza.integrations.http_clients import HttpCrm
 from cobranza.starter.exception_resolution import (
     Resolution,
@@ -35,12 +34,12 @@ from cobranza.starter.exception_resolution import (
     post_matches,
     resolve,
 )
+from cobranza.starter.exception_tasks import DEFAULT_CRM_URL, open_exception_tasks
 from cobranza.starter.temporal_env import connect
 from cobranza.store import money_in
-from cobranza.store.money_in import MatchRow, MoneyInExceptionRow, StatementEntryRow
+from cobranza.store.money_in import MatchRow, StatementEntryRow
 from cobranza.store.store import Store
 
-DEFAULT_CRM_URL = "http://127.0.0.1:8700"  # the sandbox of `cobranza up`
 out = Console()
 err = Console(stderr=True)
 
@@ -91,31 +90,6 @@ def reconcile_statement(
     if not dry_run:
         run.imported = money_in.record_import(store, results, datetime.now(UTC))
     return run
-
-
-async def open_exception_tasks(
-    store: Store, crm: HttpCrm, rows: Sequence[MoneyInExceptionRow]
-) -> list[str]:
-    errors = []
-    for row in rows:
-        if row.crm_task_id is not None or row.id is None:
-            continue
-        candidates = row.payload.get("candidates") or []
-        title = f"Unmatched money {row.amount or ''} ref {row.reference or '-'}: {row.reason}"
-        try:
-            task_id = await crm.create_task(
-                idempotency_key=f"money-in-exception-{row.source}-{row.key}",
-                customer_id=row.customer_id or "unknown",
-                invoice_id=candidates[0] if candidates else "unmatched",
-                kind="unmatched_payment",
-                title=title[:200],
-                body=json.dumps({"exception": row.id, **row.payload}, sort_keys=True),
-            )
-        except IntegrationError as exc:
-            errors.append(f"exception {row.id}: CRM task not opened: {exc}")
-            continue
-        money_in.set_crm_task(store, row.id, task_id)
-    return errors
 
 
 async def apply(store: Store, client: Client, crm: HttpCrm, run: Reconciliation) -> None:
