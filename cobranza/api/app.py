@@ -2,13 +2,13 @@
 
 401: signature missing, wrong or outside the tolerance window (nothing is recorded).
 200: applied, ignored as stale or not ours to act on, or a duplicate of an event already handled.
-202: accepted into the exceptions queue for a person (unknown invoice, refund, unreadable event).
+202: accepted into the exceptions queue for a person (unknown invoice, refund, unreadable event),
+     with a CRM task (or one to open later, the CRM being down) and the payer's reminders held.
 503: our side could not act now (workflow service, payments API); the gateway retries later.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from typing import Any
@@ -38,7 +38,6 @@ from cobranza.api.signatures import (
 )
 from cobranza.api.stripe_events import PROVIDER as STRIPE
 from cobranza.api.stripe_events import StripeEventError, parse_stripe_event
-from cobranza.store.money_in import queue_exception
 
 
 class BodyError(ValueError):
@@ -137,15 +136,13 @@ async def _unreadable(
 ) -> JSONResponse:
     """A signed event we cannot apply is kept for a person, keyed so a redelivery adds nothing."""
     text = body.decode("utf-8", errors="replace")
-    await asyncio.to_thread(
-        queue_exception,
-        ingress.store,
-        source=f"webhook:{provider}",
+    intake = await ingress.exceptions.queue(
+        provider=provider,
         key=key or f"sha256:{hashlib.sha256(body).hexdigest()}",
         reason=f"unreadable {provider} event: {reason}",
         payload={"body": text},
     )
-    return JSONResponse({"outcome": "queued", "detail": reason}, 202)
+    return JSONResponse({"outcome": "queued", "detail": reason + intake.note()}, 202)
 
 
 def _answer(receipt: Receipt) -> JSONResponse:

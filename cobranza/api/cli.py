@@ -20,7 +20,8 @@ def api(
     Secrets come from the environment: COBRANZA_STRIPE_WEBHOOK_SECRET,
     COBRANZA_MERCADOPAGO_WEBHOOK_SECRET, COBRANZA_MERCADOPAGO_ACCESS_TOKEN; also
     COBRANZA_MERCADOPAGO_API_URL, COBRANZA_WEBHOOK_TOLERANCE_S (300), COBRANZA_DEFAULT_TENANT,
-    COBRANZA_TEMPORAL_ADDRESS (127.0.0.1:7233) and DATABASE_URL (the store).
+    COBRANZA_TEMPORAL_ADDRESS (127.0.0.1:7233), COBRANZA_CRM_URL (where exceptions open
+    their tasks; default the sandbox's, http://127.0.0.1:8700) and DATABASE_URL (the store).
     """
     try:
         settings = ApiSettings.from_env()

@@ -62,7 +62,9 @@ class GatewayEvent(BaseModel):
     reason: str = ""
     succeeded: bool | None = Field(default=None, description="payment_settled: which way")
     decline: Decline | None = Field(default=None, description="payment_settled: why it failed")
-    customer_id: str | None = Field(default=None, description="method_added: whose method")
+    customer_id: str | None = Field(
+        default=None, description="whose money (metadata customer_id); method_added: whose method"
+    )
     payment_method: PaymentMethod | None = Field(default=None, description="method_added")
 
     @field_validator("happened_at")

@@ -3,9 +3,10 @@
 Order of work for one event: claim its id in the store (a finished id is a duplicate and changes
 nothing), find the invoice, signal its workflow, then mark the id finished. Whatever cannot be
 applied to a running invoice (no invoice named, no such workflow, money for a closed invoice,
-a refund) goes to the exceptions queue for a person, so nothing that arrived is lost. A fault
-of our own (the workflow service unreachable) propagates: the gateway gets a 5xx and retries,
-and the unfinished claim lets that retry act.
+a refund) goes to the exceptions queue for a person, so nothing that arrived is lost: with a
+CRM task, and with the payer's open invoices held when the money names a known customer (see
+exception_intake.py). A fault of our own (the workflow service unreachable) propagates: the
+gateway gets a 5xx and retries, and the unfinished claim lets that retry act.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from cobranza.api.events import EventAction, GatewayEvent
+from cobranza.api.exception_intake import ExceptionIntake
 from cobranza.domain.charges import PaymentMethodAdded, PaymentSettled
 from cobranza.domain.invoice import DisputeRequest, PaymentFailed, PaymentReceived
-from cobranza.store.money_in import queue_exception
+from cobranza.integrations.http_clients import HttpCrm
 from cobranza.store.store import Store
 from cobranza.store.webhooks import (
     EventStatus,
@@ -34,6 +36,9 @@ from cobranza.workflows import search_attributes as sa
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow
 
 ACTOR = "gateway webhook"
+# Events that move money or contest it: queued, they hold the payer's reminders. A failed
+# attempt or a payment method moves nothing, so they only get the task.
+MONEY_ACTIONS = frozenset({EventAction.PAYMENT_RECEIVED, EventAction.REFUND, EventAction.DISPUTE})
 
 
 class Receipt(BaseModel):
@@ -47,12 +52,22 @@ class Receipt(BaseModel):
 
 
 class Ingress:
-    """Applies gateway events to invoice workflows through the Temporal client."""
+    """Applies gateway events to invoice workflows through the Temporal client.
 
-    def __init__(self, client: Client, store: Store, default_tenant: str = "default") -> None:
+    `crm` opens a task per queued exception; without one (tests, benchmarks) none is opened.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        store: Store,
+        default_tenant: str = "default",
+        crm: HttpCrm | None = None,
+    ) -> None:
         self.client = client
         self.store = store
         self.default_tenant = default_tenant
+        self.exceptions = ExceptionIntake(store, client, crm)
         ensure_webhook_tables(store)
 
     async def accept(self, event: GatewayEvent) -> Receipt:
@@ -65,6 +80,8 @@ class Ingress:
             received_at=datetime.now(UTC),
         )
         if EventStatus(row.status).is_final:
+            if row.status == EventStatus.QUEUED:
+                await self.exceptions.open_tasks()  # the CRM may have been down the first time
             return Receipt(
                 status_code=200,
                 outcome="duplicate",
@@ -223,18 +240,33 @@ class Ingress:
     async def _queue(
         self, event: GatewayEvent, workflow_id: str | None, reason: str
     ) -> tuple[EventStatus, str | None, str]:
-        await asyncio.to_thread(
-            queue_exception,
-            self.store,
-            source=f"webhook:{event.provider}",
+        tenant, customer_id = await asyncio.to_thread(self._payer, event, workflow_id)
+        intake = await self.exceptions.queue(
+            provider=event.provider,
             key=event.event_id,
             reason=reason,
             amount=event.amount,
             reference=event.payment_id or event.invoice.invoice_id,
-            tenant=event.invoice.tenant or (None if workflow_id else self.default_tenant),
+            customer_id=customer_id,
+            tenant=tenant,
             payload={"workflow_id": workflow_id, **event.model_dump(mode="json")},
         )
-        return EventStatus.QUEUED, workflow_id, reason
+        return EventStatus.QUEUED, workflow_id, reason + intake.note()
+
+    def _payer(self, event: GatewayEvent, workflow_id: str | None) -> tuple[str | None, str | None]:
+        """Tenant and customer of queued money: the invoice's owner, else its metadata's."""
+        tenant = event.invoice.tenant or (None if workflow_id else self.default_tenant)
+        moves_money = event.action in MONEY_ACTIONS or (
+            event.action is EventAction.PAYMENT_SETTLED and bool(event.succeeded)
+        )
+        if not moves_money:
+            return tenant, None
+        invoice = self.store.get_invoice(workflow_id) if workflow_id else None
+        if invoice is not None:
+            return invoice.tenant, invoice.customer_id
+        if event.customer_id is None:
+            return tenant, None
+        return tenant or self.default_tenant, event.customer_id
 
 
 def _quoted(value: str) -> str:

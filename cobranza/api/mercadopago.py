@@ -2,7 +2,8 @@
 
 A notification only says "payment 123 changed"; the payment itself is fetched from
 GET /v1/payments/{id} with the access token, and its `external_reference` names the invoice
-(`metadata.tenant` or `metadata.workflow_id` narrow it when present).
+(`metadata.tenant` or `metadata.workflow_id` narrow it when present; `metadata.customer_id`
+names the payer, held while their money waits in the exceptions queue).
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def payment_event(event_id: str, event_type: str, payment: dict[str, Any]) -> Ga
             invoice_id=str(reference) if reference else None,
         ),
         payment_id=f"{PROVIDER}:{pay_id}",
+        customer_id=str(meta.get("customer_id") or "") or None,
         refs=[str(pay_id)],
         amount=amount,
         happened_at=_instant(payment),

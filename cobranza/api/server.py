@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from contextlib import suppress
 from types import TracebackType
 from typing import Self
@@ -16,10 +17,13 @@ from cobranza.api.app import build_app
 from cobranza.api.ingress import Ingress
 from cobranza.api.mercadopago import MercadoPagoApi
 from cobranza.api.settings import ApiSettings
+from cobranza.integrations.http_clients import HttpCrm
 from cobranza.starter.temporal_env import connect
 from cobranza.store.store import Store
 
 PAYMENTS_API_TIMEOUT_S = 10.0
+# The CRM is called before a webhook is answered: a slow one must not make the gateway time out.
+CRM_TIMEOUT_S = 5.0
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -95,12 +99,18 @@ async def run_api(settings: ApiSettings, host: str, port: int) -> None:
     store = Store.from_url(settings.database_url)
     store.create_all()
     try:
-        async with httpx.AsyncClient(timeout=PAYMENTS_API_TIMEOUT_S) as http:
+        async with (
+            httpx.AsyncClient(timeout=PAYMENTS_API_TIMEOUT_S) as http,
+            HttpCrm(settings.crm_url, timeout=CRM_TIMEOUT_S) as crm,
+        ):
             token = settings.mercadopago_access_token
             mercadopago = (
                 MercadoPagoApi(http, settings.mercadopago_api_url, token) if token else None
             )
-            app = build_app(settings, Ingress(client, store, settings.default_tenant), mercadopago)
+            ingress = Ingress(client, store, settings.default_tenant, crm)
+            for error in await ingress.exceptions.open_tasks():  # left by a CRM outage
+                sys.stderr.write(f"warning: {error}\n")
+            app = build_app(settings, ingress, mercadopago)
             await uvicorn.Server(uvicorn.Config(app, host=host, port=port)).serve()
     finally:
         store.dispose()

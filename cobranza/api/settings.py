@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from cobranza.api.mercadopago import PUBLIC_API_URL
 from cobranza.api.signatures import DEFAULT_TOLERANCE_S
+from cobranza.starter.exception_tasks import DEFAULT_CRM_URL
 
 ENV_PREFIX = "COBRANZA_"
 
@@ -28,6 +29,8 @@ class ApiSettings:
     default_tenant: str = "default"
     temporal_address: str = "127.0.0.1:7233"
     database_url: str | None = None
+    # Where queued exceptions open their tasks; the same default as `cobranza reconcile --crm-url`.
+    crm_url: str = DEFAULT_CRM_URL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -52,4 +55,5 @@ class ApiSettings:
             default_tenant=get("DEFAULT_TENANT") or "default",
             temporal_address=get("TEMPORAL_ADDRESS") or "127.0.0.1:7233",
             database_url=source.get("DATABASE_URL", "").strip() or None,
+            crm_url=get("CRM_URL") or DEFAULT_CRM_URL,
         )

@@ -9,7 +9,8 @@ A payment intent our own charge activity created (its metadata carries `attempt`
 cobranza/integrations/gateway.py) settles the workflow's autopay charge (payment_settled with
 the intent's own id, as the workflow holds it); any other intent is money in or a failed
 attempt as before. payment_method.attached names a customer, not an invoice: the ingress signals
-payment_method_added to that customer's open autopay invoices (L-06).
+payment_method_added to that customer's open autopay invoices (L-06). `metadata.customer_id`
+names whose money it is, for the exceptions queue to hold when the invoice is unknown.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def _base(event: StripeObject, obj: StripeObject, action: EventAction) -> dict[s
         "event_type": event["type"],
         "action": action,
         "invoice": _invoice_ref(obj),
+        "customer_id": _payer(obj),
         "happened_at": datetime.fromtimestamp(created, UTC),
         "refs": _refs(obj),
     }
@@ -116,6 +118,12 @@ def _invoice_ref(obj: StripeObject) -> InvoiceRef:
         tenant=meta.get("tenant") or None,
         invoice_id=meta.get("invoice_id") or None,
     )
+
+
+def _payer(obj: StripeObject) -> str | None:
+    """Our customer id when the metadata names it: whose money, if its invoice is unknown."""
+    value = (obj.get("metadata") or {}).get("customer_id")
+    return value if isinstance(value, str) and value else None
 
 
 def _id_of(value: object) -> str | None:
@@ -251,8 +259,7 @@ def _payment_method_attached(event: StripeObject, obj: StripeObject) -> GatewayE
     if not customer:
         raise StripeEventError(f"{event['id']}: data.object.customer is missing")
     return GatewayEvent(
-        **_base(event, obj, EventAction.METHOD_ADDED),
-        customer_id=customer,
+        **(_base(event, obj, EventAction.METHOD_ADDED) | {"customer_id": customer}),
         payment_method=_attached_method(obj),
         method=str(obj.get("type") or "card"),
     )

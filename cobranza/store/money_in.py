@@ -226,6 +226,16 @@ def get_exception(store: Store, exception_id: int) -> MoneyInExceptionRow | None
         return session.get(MoneyInExceptionRow, exception_id)
 
 
+def exception_by_key(store: Store, source: str, key: str) -> MoneyInExceptionRow | None:
+    """The exception queued under its natural key, if any."""
+    ensure_money_in_tables(store)
+    query = select(MoneyInExceptionRow).where(
+        MoneyInExceptionRow.source == source, MoneyInExceptionRow.key == key
+    )
+    with Session(store.engine, expire_on_commit=False) as session:
+        return session.exec(query).first()
+
+
 def resolve_exception(
     store: Store,
     exception_id: int,

@@ -1,4 +1,4 @@
-"""Ingress fixtures: dev server, worker, sandbox and store, and the ingress served over loopback."""
+"""Ingress fixtures: dev server, worker, sandbox (gateway, CRM), store; the ingress on loopback."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from cobranza.api.ingress import Ingress
 from cobranza.api.mercadopago import MercadoPagoApi
 from cobranza.api.server import ApiServer
 from cobranza.api.settings import ApiSettings
+from cobranza.integrations.http_clients import HttpCrm
 from cobranza.integrations.sandbox.mercadopago import SANDBOX_MERCADOPAGO_TOKEN
 from cobranza.starter.stack import Stack, local_stack
 
@@ -35,8 +36,8 @@ async def api(stack: Stack) -> AsyncIterator[RunningIngress]:
         mercadopago_api_url=stack.sandbox.http_url,
         default_tenant="webhooks",
     )
-    ingress = Ingress(stack.env.client, stack.store, settings.default_tenant)
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30) as http, HttpCrm(stack.sandbox.http_url) as crm:
+        ingress = Ingress(stack.env.client, stack.store, settings.default_tenant, crm)
         payments = MercadoPagoApi(http, settings.mercadopago_api_url, SANDBOX_MERCADOPAGO_TOKEN)
         async with ApiServer(build_app(settings, ingress, payments)) as server:
             yield RunningIngress(stack=stack, server=server, http=http, ingress=ingress)

@@ -153,3 +153,20 @@ def test_settings_name_the_bad_variable() -> None:
     assert ApiSettings.from_env({}).tolerance_s == 300
     with pytest.raises(SettingsError, match="COBRANZA_WEBHOOK_TOLERANCE_S"):
         ApiSettings.from_env({"COBRANZA_WEBHOOK_TOLERANCE_S": "five"})
+
+
+def test_the_crm_defaults_to_the_sandbox_and_is_set_by_env() -> None:
+    assert ApiSettings.from_env({}).crm_url == "http://127.0.0.1:8700"
+    crm = ApiSettings.from_env({"COBRANZA_CRM_URL": "https://crm.example.com"}).crm_url
+    assert crm == "https://crm.example.com"
+
+
+def test_the_payer_named_in_metadata_is_read_from_both_gateways() -> None:
+    event = stripe_fixture("payment_intent.succeeded")
+    event["data"]["object"]["metadata"] = {"invoice_id": "X-1", "customer_id": "CUST-9"}
+    assert parse_stripe_event(event).customer_id == "CUST-9"
+    event["data"]["object"]["metadata"] = {"invoice_id": "X-1", "customer_id": 9}
+    assert parse_stripe_event(event).customer_id is None  # Stripe metadata values are strings
+    payment = json.loads(json.dumps(mercadopago_fixture()), parse_float=Decimal)
+    payment["metadata"] = {"customer_id": "CUST-9"}
+    assert payment_event("n-2", "payment.updated", payment).customer_id == "CUST-9"

@@ -1,0 +1,100 @@
+"""What the ingress cannot apply goes to the money-in exceptions queue with a CRM task and a hold.
+
+The same follow-up as a bank line that does not match (starter/reconcile.py): a CRM task per
+exception, and the payer's open invoices paused by "reconciliation" until a person confirms or
+reassigns the money, which releases them (starter/exception_resolution.py).
+
+Order: the row is stored first, so nothing that arrived is lost whatever fails after. The task
+is opened next; a CRM that is down leaves the row without `crm_task_id` and the webhook still
+gets its 202. A 5xx would only make the gateway redeliver an event already kept, and a gateway
+that sees 5xx for days disables the endpoint, stopping the money with it. Rows without a task
+are tried again whenever the ingress next queues or is redelivered an exception, and when
+`cobranza api` starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from temporalio.client import Client
+
+from cobranza.domain.money import Money
+from cobranza.integrations.http_clients import HttpCrm
+from cobranza.starter.exception_resolution import hold_customer
+from cobranza.starter.exception_tasks import open_exception_tasks, without_task
+from cobranza.store import money_in
+from cobranza.store.store import Store
+
+SOURCE_PREFIX = "webhook:"
+
+
+@dataclass
+class Intake:
+    """What queueing one event did."""
+
+    exception_id: int | None
+    crm_task_id: str | None
+    held: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def note(self) -> str:
+        """For the webhook's answer: the task still to open and the invoices held, if any."""
+        notes = [f"held {len(self.held)} invoice(s): {', '.join(self.held)}"] if self.held else []
+        if self.crm_task_id is None and self.exception_id is not None:
+            why = "; ".join(self.errors) or "no CRM configured"
+            notes.append(f"CRM task to open later ({why})")
+        return "".join(f"; {n}" for n in notes)
+
+
+class ExceptionIntake:
+    """Queues events for a person; `crm` None opens no tasks (tests and benchmarks without one)."""
+
+    def __init__(self, store: Store, client: Client, crm: HttpCrm | None) -> None:
+        self.store = store
+        self.client = client
+        self.crm = crm
+
+    async def queue(
+        self,
+        *,
+        provider: str,
+        key: str,
+        reason: str,
+        payload: dict[str, object],
+        amount: Money | None = None,
+        reference: str | None = None,
+        customer_id: str | None = None,
+        tenant: str | None = None,
+    ) -> Intake:
+        """Store the exception (once per event), open the tasks still missing, hold the payer.
+
+        A known `customer_id` with `tenant` is held only when the row is new: a redelivery of
+        an exception a person already resolved must not pause anyone again.
+        """
+        source = f"{SOURCE_PREFIX}{provider}"
+        new = await asyncio.to_thread(
+            money_in.queue_exception,
+            self.store,
+            source=source,
+            key=key,
+            reason=reason,
+            amount=amount,
+            reference=reference,
+            customer_id=customer_id,
+            tenant=tenant,
+            payload=payload,
+        )
+        errors = await self.open_tasks()
+        row = await asyncio.to_thread(money_in.exception_by_key, self.store, source, key)
+        assert row is not None  # stored above, and rows are never deleted
+        held = await hold_customer(self.store, self.client, row) if new else []
+        own = [e for e in errors if e.startswith(f"exception {row.id}:")]
+        return Intake(row.id, row.crm_task_id, held, own)
+
+    async def open_tasks(self) -> list[str]:
+        """Open the CRM task of every open webhook exception that has none; the errors."""
+        if self.crm is None:
+            return []
+        rows = await asyncio.to_thread(without_task, self.store, SOURCE_PREFIX)
+        return await open_exception_tasks(self.store, self.crm, rows)
