@@ -11,9 +11,16 @@ Rules, strongest first:
 3. grouped by amount: exactly one set of that customer's open items sums to the amount
    (bounded search).
 Anything else, or two equally good candidates, is an exception for a person. Only credits are
-matched; debits are reported. Indexes by reference and by payer keep a line's work constant
-however many items are open; the commonest line (a structured reference naming one open invoice
-in its currency) is decided inline from plain columns, with the result the rules would give.
+matched; debits are reported.
+
+The rules run in two passes over the whole input, each in booking order: first every line that
+names an open item (rule 1), then the lines that name none (rules 2 and 3) against what is
+still owed. So a transfer that names its invoice always wins over an earlier one that only
+fits it by amount, whatever the order the bank booked them in.
+
+Indexes by reference and by payer keep a line's work constant however many items are open;
+the commonest line (a structured reference naming one open invoice in its currency) is decided
+inline from plain columns, with the result the rules would give.
 """
 
 from __future__ import annotations
@@ -218,8 +225,20 @@ class _Index:
         by_name = self._by_name
         by_owner = self._by_owner
         currencies = self.currency
+        described: set[tuple[Owner, tuple[str, ...], tuple[str, ...]]] = set()
         for i, item in enumerate(self.items):
             owner = (item.tenant, item.customer_id)
+            group = (owner, currencies[i])
+            members = by_owner.get(group)
+            if members is None:
+                by_owner[group] = [i]
+            else:
+                members.append(i)
+            # A customer's invoices mostly carry the same names and accounts: index them once.
+            description = (owner, item.customer_accounts, item.customer_names)
+            if description in described:
+                continue
+            described.add(description)
             for account in item.customer_accounts:
                 key = normalise_reference(account)
                 owners = by_account.get(key)
@@ -234,12 +253,6 @@ class _Index:
                     by_name[key] = {owner}
                 else:
                     owners.add(owner)
-            group = (owner, currencies[i])
-            members = by_owner.get(group)
-            if members is None:
-                by_owner[group] = [i]
-            else:
-                members.append(i)
         self._payers_built = True
 
     def owing(self, owner: Owner, currency: str, amount: int) -> list[int]:
@@ -291,9 +304,8 @@ class _Matcher:
     def __init__(self, items: Sequence[OpenItem]) -> None:
         self.ix = _Index(items)
 
-    def match(self, line: StatementLine) -> LineMatch:
-        if line.direction is Direction.DEBIT:
-            return LineMatch(line, Outcome.DEBIT, reason="money out: reported, not matched")
+    def by_reference(self, line: StatementLine) -> LineMatch | None:
+        """Rule 1 for a credit line, or None when it names no open item."""
         strong = self.ix.lookup((line.reference,))
         if strong:
             return self._by_reference(line, strong, from_text=False)
@@ -301,7 +313,7 @@ class _Matcher:
         weak = self.ix.lookup(line.references, remittance_tokens(line.remittance))
         if weak:
             return self._by_reference(line, weak, from_text=True)
-        return self._by_payer(line)
+        return None
 
     # -- rule 1 -----------------------------------------------------------------------------
 
@@ -365,7 +377,8 @@ class _Matcher:
 
     # -- rules 2 and 3 ----------------------------------------------------------------------
 
-    def _by_payer(self, line: StatementLine) -> LineMatch:
+    def by_payer(self, line: StatementLine) -> LineMatch:
+        """Rules 2 and 3 for a credit line that names no open item."""
         payers = self.ix.payers(line)
         if not payers:
             return self._exception(line, "no reference to an open invoice and payer unknown")
@@ -530,51 +543,58 @@ def subsets_summing_to(
 def match_lines(
     lines: Iterable[StatementLine], items: Sequence[OpenItem], *, fast: bool = True
 ) -> list[LineMatch]:
-    """Match every line, in booking order (then file and line), against the open items.
+    """Match every line against the open items; results in booking order (then file, line).
 
-    Each line's result is in the output exactly once, in that order; an entry id seen before
-    in the same input is a duplicate and changes nothing. `fast=False` runs every line
-    through the full rules; the default decides the common case (a structured reference
-    naming exactly one invoice in the line's currency that still owes money) inline, with
-    the same result, which tests/domain/test_matching_equivalence.py checks.
+    Each line's result is in the output exactly once; an entry id seen before in the same
+    input is a duplicate and changes nothing. `fast=False` runs every line through the rules
+    one by one; the default decides the commonest line (a structured reference naming exactly
+    one invoice in the line's currency that still owes money) inline, with the same result,
+    which tests/domain/test_matching_equivalence.py checks.
     """
-    ordered = sorted(lines, key=_BOOKING_ORDER)
     # Only acyclic objects are made here; the cyclic collector would rescan every live line
     # and invoice again and again (a third of the time at 100,000 lines) for nothing.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _match_in_order(_Matcher(items), ordered, fast=fast)
+        ordered = sorted(lines, key=BOOKING_ORDER)
+        return _match_in_passes(_Matcher(items), ordered, fast=fast)
     finally:
         if collecting:
             gc.enable()
 
 
-_BOOKING_ORDER = attrgetter("booked_on", "source", "line", "entry_id")
+BOOKING_ORDER = attrgetter("booked_on", "source", "line", "entry_id")
+_DUPLICATE = "entry seen earlier"
+_DEBIT = "money out: reported, not matched"
 _ROUNDED = {rule: round(confidence, 2) for rule, confidence in CONFIDENCE.items()}
 
 
-def _match_in_order(
+def _match_in_passes(
     matcher: _Matcher, ordered: list[StatementLine], *, fast: bool
 ) -> list[LineMatch]:
+    """Rule 1 over every line in booking order, then rules 2 and 3 over the lines left."""
     ix = matcher.ix
     items = ix.items
     by_ref = ix.by_ref
     remaining = ix.remaining
     currencies = ix.currency
     seen: set[str] = set()
-    results: list[LineMatch] = []
+    results: list[LineMatch | None] = []
     append = results.append
+    unnamed: list[int] = []
     matched, credit = Outcome.MATCHED, Direction.CREDIT
     exact, partial = Rule.EXACT_REFERENCE, Rule.PARTIAL
     for line in ordered:
         entry_id = line.entry_id
         if entry_id in seen:
-            append(LineMatch(line, Outcome.DUPLICATE, reason="entry seen earlier"))
+            append(LineMatch(line, Outcome.DUPLICATE, reason=_DUPLICATE))
             continue
         seen.add(entry_id)
+        if line.direction is not credit:
+            append(LineMatch(line, Outcome.DEBIT, reason=_DEBIT))
+            continue
         ref = line.reference
-        if fast and ref and line.direction is credit:
+        if fast and ref:
             # Rule 1 as _by_reference and _single decide it when the reference names one
             # open item in the line's currency: take what it owes, the surplus is credit.
             # Normalising is idempotent, so a reference found as printed is found normalised.
@@ -605,5 +625,11 @@ def _match_in_order(
                         )
                     )
                     continue
-        append(matcher.match(line))
-    return results
+        named = matcher.by_reference(line)
+        if named is None:
+            unnamed.append(len(results))
+        append(named)
+    for pos in unnamed:
+        line = ordered[pos]
+        results[pos] = matcher.by_payer(line)
+    return [r for r in results if r is not None]
