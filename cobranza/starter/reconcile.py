@@ -34,7 +34,11 @@ from cobranza.starter.exception_resolution import (
     post_matches,
     resolve,
 )
-from cobranza.starter.exception_tasks import DEFAULT_CRM_URL, open_exception_tasks
+from cobranza.starter.exception_tasks import (
+    DEFAULT_CRM_URL,
+    open_exception_tasks,
+    without_task,
+)
 from cobranza.starter.temporal_env import connect
 from cobranza.store import money_in
 from cobranza.store.money_in import MatchRow, StatementEntryRow
@@ -93,11 +97,14 @@ def reconcile_statement(
 
 
 async def apply(store: Store, client: Client, crm: HttpCrm, run: Reconciliation) -> None:
-    """Post the new matches and open tasks and holds for the new exceptions."""
+    """Post the new matches, hold the payers of the new exceptions, and open a CRM task for
+    every open statement exception without one (a task the CRM refused on an earlier run is
+    opened now)."""
     run.posted, errors = await post_matches(store, client)
     run.errors.extend(errors)
+    untasked = await asyncio.to_thread(without_task, store, money_in.STATEMENT_SOURCE)
+    run.errors.extend(await open_exception_tasks(store, crm, untasked))
     new_exceptions = run.imported.exceptions if run.imported else []
-    run.errors.extend(await open_exception_tasks(store, crm, new_exceptions))
     for row in new_exceptions:
         run.held.extend(await hold_customer(store, client, row))
 

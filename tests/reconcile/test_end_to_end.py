@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
@@ -264,3 +265,43 @@ async def test_unmatched_money_holds_the_customer_until_reassigned(stack: Stack)
     view = await handle.query(InvoiceCollectionWorkflow.status)
     assert (view.status, view.paid) == (InvoiceStatus.OPEN, "123.45")
     assert money_in.exceptions(stack.store, status=money_in.EXCEPTION_OPEN) == []
+
+
+async def test_a_task_the_crm_refused_is_opened_by_the_next_reconcile(stack: Stack) -> None:
+    """The CRM answers 503 while a statement is reconciled: the exception is kept without a
+    task and the run says so; re-importing the same file (nothing new in it) opens the task."""
+    issued = datetime(2026, 4, 1, tzinfo=UTC)
+    stray = StatementLine(
+        source="stray.csv",
+        line=2,
+        entry_id="stray-1",
+        account="0001",
+        direction=Direction.CREDIT,
+        amount=Money.parse("77.70", "MXN"),
+        booked_on=issued.date(),
+        counterparty_name="Nadie Conocido",
+    )
+    statement = Statement(source="stray.csv", format="csv", lines=(stray,))
+    knobs_url = f"{stack.sandbox.http_url}/sandbox/knobs"
+    async with httpx.AsyncClient() as http:
+        before = (await http.get(knobs_url)).json()
+        assert (await http.put(knobs_url, json={**before, "error_rate": 1.0})).is_success
+        try:
+            first = await reconcile(stack, statement, "stray")
+        finally:
+            assert (await http.put(knobs_url, json=before)).is_success
+
+    assert first.imported is not None
+    [row] = first.imported.exceptions
+    assert [e for e in first.errors if "CRM task not opened" in e]
+    assert not [t for t in stack.sandbox.tasks() if "77.70" in t.title]
+    [kept] = [r for r in money_in.exceptions(stack.store) if r.id == row.id]
+    assert kept.crm_task_id is None
+
+    again = await reconcile(stack, statement, "stray")
+
+    assert again.imported is not None and again.imported.exceptions == []
+    assert again.errors == []
+    [task] = [t for t in stack.sandbox.tasks() if "77.70" in t.title]
+    [kept] = [r for r in money_in.exceptions(stack.store) if r.id == row.id]
+    assert kept.crm_task_id == task.id
