@@ -299,7 +299,16 @@ class Lifecycle:
         latest = self.local_date(at) + timedelta(days=self.policy.pause.max_days)
         self.state.paused_until = req.until or latest
         until = f" until {self.state.paused_until}"
-        self._enter_hold(InvoiceStatus.PAUSED, at, f"paused by {req.actor}{until}: {req.reason}")
+        reason = f"paused by {req.actor}{until}: {req.reason}"
+        if self.state.status is InvoiceStatus.PAUSED:
+            # Paused again over a pause (a person over reconciliation's hold, say): the pause
+            # is now theirs, so whoever set the first one no longer lifts it on their own.
+            paused = InvoiceStatus.PAUSED.value
+            self.add(
+                TimelineKind.STATE_CHANGE, at, **{"from": paused, "to": paused, "reason": reason}
+            )
+            return
+        self._enter_hold(InvoiceStatus.PAUSED, at, reason)
 
     def why_not_resume(self) -> str | None:
         if self.state.status is not InvoiceStatus.PAUSED:

@@ -191,3 +191,27 @@ async def test_confirm_lifts_only_the_pauses_reconciliation_made(api: Api) -> No
     assert still.status is InvoiceStatus.PAUSED
     for handle in (held, paused_by_ana):
         await handle.terminate("test over")
+
+
+async def test_a_person_pausing_over_reconciliations_hold_keeps_the_pause(api: Api) -> None:
+    """Reconciliation holds the invoice; then a person pauses it too. Resolving the money
+    must not lift the person's pause."""
+    who = customer("over", "LARA", "Lara Textiles")
+    [held] = await start_issued(
+        api.stack, [invoice(who, "L-1", Money.parse("90.00", "MXN"), ISSUED)]
+    )
+    exception_id = await unmatched_for(api, "over", "LARA", who.name, "12.00")
+    assert (await held.query(InvoiceCollectionWorkflow.status)).status is InvoiceStatus.PAUSED
+    await held.execute_update(
+        InvoiceCollectionWorkflow.pause, PauseRequest(actor="ana", reason="customer asked for time")
+    )
+
+    response = await api.http.post(
+        f"/exceptions/{exception_id}/confirm", json={"actor": "luis", "reason": "refunded"}
+    )
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["resumed"], response.json()["kept_paused"]) == ([], [held.id])
+    view = await held.query(InvoiceCollectionWorkflow.status)
+    assert view.status is InvoiceStatus.PAUSED
+    await held.terminate("test over")
