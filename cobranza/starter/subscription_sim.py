@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowContinuedAsNewError, WorkflowHandle
-from temporalio.testing._timeskipping import TimeSkipper, TimeSkippingConfig
+from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from cobranza.domain.billing import (
     Subscription,

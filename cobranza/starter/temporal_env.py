@@ -12,8 +12,7 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
-from temporalio.testing._timeskipping import TimeSkippingConfig
+from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from cobranza.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
