@@ -45,15 +45,22 @@ async def local_stack(
     time_skipping: bool = True,
     task_queue: str = TASK_QUEUE,
     serve: bool = True,
+    fast_timers: bool = False,
 ) -> AsyncIterator[Stack]:
     """Start everything, yield it, and shut it all down in reverse order, even on error.
 
     With `serve=False` nothing serves the task queue: the caller runs workers elsewhere.
+    `fast_timers` is for tests: see `start_server`.
     """
     store = Store.from_url(database_url)
     store.create_all()
     env = await start_server(
-        db_file=temporal_db, port=port, ui=ui, ui_port=ui_port, time_skipping=time_skipping
+        db_file=temporal_db,
+        port=port,
+        ui=ui,
+        ui_port=ui_port,
+        time_skipping=time_skipping,
+        fast_timers=fast_timers,
     )
     try:
         with Sandbox(http_port, smtp_port, seed=7) as sandbox:

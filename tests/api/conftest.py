@@ -23,7 +23,9 @@ from .webhook_requests import MERCADOPAGO_SECRET, STRIPE_SECRET, RunningIngress
 @pytest_asyncio.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     db = tmp_path_factory.mktemp("webhooks") / "store.db"
-    async with local_stack(temporal_db=None, database_url=f"sqlite:///{db}") as started:
+    async with local_stack(
+        temporal_db=None, database_url=f"sqlite:///{db}", fast_timers=True
+    ) as started:
         yield started
 
 

@@ -55,7 +55,11 @@ async def test_worker_killed_between_charge_and_record_charges_once(tmp_path: Pa
     database_url = f"sqlite:///{tmp_path / 'store.db'}"
     request = charge_request("pm_card_visa", invoice_id="KILL-1", attempt=1)
     async with local_stack(
-        temporal_db=None, database_url=database_url, serve=False, time_skipping=False
+        temporal_db=None,
+        database_url=database_url,
+        serve=False,
+        time_skipping=False,
+        fast_timers=True,
     ) as stack:
         book = gateway_book(stack.sandbox.state)
         book.hold(1, seconds=DEADLINE_S)  # the first charge's answer waits for `release`

@@ -50,7 +50,9 @@ POLICY = ROOT.parent / "cobranza" / "policies" / "standard.yaml"
 @pytest_asyncio.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     db = tmp_path_factory.mktemp("reconcile") / "store.db"
-    async with local_stack(temporal_db=None, database_url=f"sqlite:///{db}") as started:
+    async with local_stack(
+        temporal_db=None, database_url=f"sqlite:///{db}", fast_timers=True
+    ) as started:
         yield started
 
 

@@ -41,7 +41,9 @@ class Api:
 @pytest_asyncio.fixture(scope="module")
 async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
     db = tmp_path_factory.mktemp("exceptions-api") / "store.db"
-    async with local_stack(temporal_db=None, database_url=f"sqlite:///{db}") as stack:
+    async with local_stack(
+        temporal_db=None, database_url=f"sqlite:///{db}", fast_timers=True
+    ) as stack:
         ingress = Ingress(stack.env.client, stack.store, "default")
         server = ApiServer(build_app(ApiSettings(), ingress))
         async with server, httpx.AsyncClient(base_url=server.url, timeout=30) as http:

@@ -16,7 +16,10 @@ from cobranza.starter.subscription_sim import SubscriptionDriver
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     db = tmp_path_factory.mktemp("subscriptions") / "store.db"
     async with local_stack(
-        temporal_db=None, database_url=f"sqlite:///{db}", task_queue="subscriptions"
+        temporal_db=None,
+        database_url=f"sqlite:///{db}",
+        task_queue="subscriptions",
+        fast_timers=True,
     ) as started:
         yield started
 

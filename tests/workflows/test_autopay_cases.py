@@ -126,7 +126,7 @@ class Rig:
 async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
     store = Store.from_url(f"sqlite:///{tmp_path_factory.mktemp('autopay') / 'store.db'}")
     store.create_all()
-    env = await start_server(db_file=None)
+    env = await start_server(db_file=None, fast_timers=True)
     gateway = ScriptedGateway()
     try:
         with Sandbox(0, 0, seed=7) as sandbox:

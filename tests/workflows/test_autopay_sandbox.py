@@ -53,7 +53,10 @@ METHODS["INV-RPT-46"] = METHODS["INV-SBX-46"]
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     db = tmp_path_factory.mktemp("autopay-sandbox") / "store.db"
     async with local_stack(
-        temporal_db=None, database_url=f"sqlite:///{db}", task_queue="autopay-sandbox"
+        temporal_db=None,
+        database_url=f"sqlite:///{db}",
+        task_queue="autopay-sandbox",
+        fast_timers=True,
     ) as started:
         yield started
 

@@ -128,7 +128,9 @@ def twenty_invoices_scenario(folder: Path) -> Path:
 @pytest_asyncio.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     db = tmp_path_factory.mktemp("contact-gate") / "store.db"
-    async with local_stack(temporal_db=None, database_url=f"sqlite:///{db}") as started:
+    async with local_stack(
+        temporal_db=None, database_url=f"sqlite:///{db}", fast_timers=True
+    ) as started:
         yield started
 
 

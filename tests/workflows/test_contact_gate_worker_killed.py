@@ -64,7 +64,11 @@ async def test_worker_killed_mid_send_sends_no_second_message_for_the_slot(
     assert loaded.policy is not None
     sim = under_tenant(loaded, TENANT)
     async with local_stack(
-        temporal_db=None, database_url=database_url, serve=False, task_queue="gate-killed"
+        temporal_db=None,
+        database_url=database_url,
+        serve=False,
+        task_queue="gate-killed",
+        fast_timers=True,
     ) as stack:
         stack.sandbox.state.knobs.smtp_latency_ms = SMTP_HOLD_MS
         simulator = Simulator(stack.env, stack.task_queue, loaded.policy, contact_gate=True)
