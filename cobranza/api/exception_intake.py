@@ -2,7 +2,7 @@
 
 The same follow-up as a bank line that does not match (starter/reconcile.py): a CRM task per
 exception, and the payer's open invoices paused by "reconciliation" until a person confirms or
-reassigns the money, which releases them (starter/exception_resolution.py).
+reassigns the money, which releases them (reconciliation/exception_resolution.py).
 
 Order: the row is stored first, so nothing that arrived is lost whatever fails after. The task
 is opened next; a CRM that is down leaves the row without `crm_task_id` and the webhook still
@@ -21,8 +21,8 @@ from temporalio.client import Client
 
 from cobranza.domain.money import Money
 from cobranza.integrations.http_clients import HttpCrm
-from cobranza.starter.exception_resolution import hold_customer
-from cobranza.starter.exception_tasks import open_exception_tasks, without_task
+from cobranza.reconciliation.exception_resolution import hold_customer
+from cobranza.reconciliation.exception_tasks import open_exception_tasks, without_task
 from cobranza.store import money_in
 from cobranza.store.store import Store
 

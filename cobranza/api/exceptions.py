@@ -1,6 +1,6 @@
 """GET /exceptions, POST /exceptions/{id}/confirm and /reassign: the money-in queue over HTTP.
 
-The same code path as `cobranza exceptions` (starter/exception_resolution.py). Answers:
+The same code path as `cobranza exceptions` (reconciliation/exception_resolution.py). Answers:
 200 done; 404 no such exception; 409 already resolved; 422 a field is wrong, named in the body
 as {"error", "field"} (FastAPI's own 422 lists `loc` and `msg` for a malformed body).
 """
@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from temporalio.client import Client
 
-from cobranza.starter.exception_resolution import (
+from cobranza.reconciliation.exception_resolution import (
     Resolution,
     ResolutionError,
     exception_summary,

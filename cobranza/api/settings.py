@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from cobranza.api.mercadopago import PUBLIC_API_URL
 from cobranza.api.signatures import DEFAULT_TOLERANCE_S
-from cobranza.starter.exception_tasks import DEFAULT_CRM_URL
+from cobranza.reconciliation.exception_tasks import DEFAULT_CRM_URL
 
 ENV_PREFIX = "COBRANZA_"
 

@@ -12,7 +12,6 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,28 +19,21 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from temporalio.client import Client
 
-from cobranza.domain.matching import LineMatch, Outcome, match_lines
+from cobranza.domain.matching import Outcome
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Statement, StatementFileError, StatementLine
 from cobranza.integrations.http_clients import HttpCrm
-from cobranza.starter.exception_resolution import (
+from cobranza.reconciliation.exception_resolution import (
     Resolution,
     ResolutionError,
     exception_summary,
-    hold_customer,
-    post_matches,
     resolve,
 )
-from cobranza.starter.exception_tasks import (
-    DEFAULT_CRM_URL,
-    open_exception_tasks,
-    without_task,
-)
+from cobranza.reconciliation.exception_tasks import DEFAULT_CRM_URL
+from cobranza.reconciliation.statement_run import Reconciliation, apply, reconcile_statement
 from cobranza.starter.temporal_env import connect
 from cobranza.store import money_in
-from cobranza.store.money_in import MatchRow, StatementEntryRow
 from cobranza.store.store import Store
 
 out = Console()
@@ -59,54 +51,6 @@ def load_statement(path: Path, fmt: str | None = None, mapping: Path | None = No
     if mapping is not None:
         kwargs["mapping"] = bank_files.CsvMapping.from_yaml(mapping)
     return bank_files.read_statement(path, **kwargs)
-
-
-# -- matching and recording ------------------------------------------------------------------
-
-
-@dataclass
-class Reconciliation:
-    """One statement matched against the store: new lines' results and what was known."""
-
-    statement: Statement
-    results: list[LineMatch]
-    known: dict[str, StatementEntryRow]
-    known_matches: dict[str, list[MatchRow]]
-    imported: money_in.ImportResult | None = None
-    posted: list[str] = field(default_factory=list)
-    held: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-
-def reconcile_statement(
-    store: Store, statement: Statement, *, tenant: str | None = None, dry_run: bool = False
-) -> Reconciliation:
-    """Match the lines not imported before; unless dry_run, record entries, matches, exceptions."""
-    known = money_in.known_entries(store, [ln.entry_id for ln in statement.lines])
-    fresh = [ln for ln in statement.lines if ln.entry_id not in known]
-    results = match_lines(fresh, money_in.open_items(store, tenant))
-    run = Reconciliation(
-        statement=statement,
-        results=results,
-        known=known,
-        known_matches=money_in.matches_of(store, list(known)),
-    )
-    if not dry_run:
-        run.imported = money_in.record_import(store, results, datetime.now(UTC))
-    return run
-
-
-async def apply(store: Store, client: Client, crm: HttpCrm, run: Reconciliation) -> None:
-    """Post the new matches, hold the payers of the new exceptions, and open a CRM task for
-    every open statement exception without one (a task the CRM refused on an earlier run is
-    opened now)."""
-    run.posted, errors = await post_matches(store, client)
-    run.errors.extend(errors)
-    untasked = await asyncio.to_thread(without_task, store, money_in.STATEMENT_SOURCE)
-    run.errors.extend(await open_exception_tasks(store, crm, untasked))
-    new_exceptions = run.imported.exceptions if run.imported else []
-    for row in new_exceptions:
-        run.held.extend(await hold_customer(store, client, row))
 
 
 # -- output ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 from cobranza.domain.invoice import Invoice, InvoiceStatus
 from cobranza.domain.views import InvoiceView
 from cobranza.integrations.sandbox.state import CrmTaskRecord
-from cobranza.starter.exception_resolution import last_pause, paused_by_reconciliation
+from cobranza.reconciliation.exception_resolution import last_pause, paused_by_reconciliation
 from cobranza.store import money_in
 from cobranza.store.money_in import MoneyInExceptionRow
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow

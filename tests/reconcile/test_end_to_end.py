@@ -34,9 +34,10 @@ from cobranza.domain.views import CollectionInput
 from cobranza.integrations.bank_files.camt import read_camt
 from cobranza.integrations.bank_files.cfdi import read_cfdi_invoice, read_cfdi_payment
 from cobranza.integrations.http_clients import HttpCrm
-from cobranza.starter.exception_resolution import resolve
+from cobranza.reconciliation.exception_resolution import resolve
+from cobranza.reconciliation.statement_run import apply, reconcile_statement
 from cobranza.starter.policy_catalog import read_policy_file
-from cobranza.starter.reconcile import apply, as_json, reconcile_statement
+from cobranza.starter.reconcile import as_json
 from cobranza.starter.stack import Stack, local_stack
 from cobranza.store import money_in
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow, start_search_attributes

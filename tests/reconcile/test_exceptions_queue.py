@@ -9,7 +9,7 @@ import pytest
 from cobranza.domain.effects import InvoiceSnapshot
 from cobranza.domain.invoice import InvoiceStatus
 from cobranza.domain.money import Money
-from cobranza.starter.exception_resolution import ResolutionError, plan_allocation, settle
+from cobranza.reconciliation.exception_resolution import ResolutionError, plan_allocation, settle
 from cobranza.store import Store, money_in
 from cobranza.store.money_in import (
     EXCEPTION_CONFIRMED,
