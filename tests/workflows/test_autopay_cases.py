@@ -1,16 +1,18 @@
-"""Autopay cases C-06, L-05, L-06, L-07 end to end: dev server, worker, sandbox, store, time.
+"""Autopay cases C-06, L-05, L-06, L-07, L-09 end to end: dev server, worker, sandbox, store, time.
 
 The charge activity here is a scripted gateway registered under the real activity name: it
 answers each (invoice, attempt) the way the case needs, the same answer for the same
 idempotency key, and records every call so a test can count the charges that reached it.
-Everything else is real: the InvoiceCollectionWorkflow, the message, CRM and ERP activities
-over HTTP to the sandbox, SMTP, the SQLite store, the dev server with per-workflow time.
+A case with no script is charged for real, through the Stripe-compatible adapter to the
+sandbox gateway, whose own ledger then shows every charge made. Everything else is real:
+the InvoiceCollectionWorkflow, the message, CRM and ERP activities over HTTP to the
+sandbox, SMTP, the SQLite store, the dev server with per-workflow time.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -36,14 +38,20 @@ from cobranza.domain.declines import CardNetwork, Decline, RetryRules, RetrySche
 from cobranza.domain.declines_file import load_retry_rules
 from cobranza.domain.invoice import (
     Customer,
+    DisputeOutcome,
+    DisputeRequest,
+    DisputeResolution,
     Invoice,
     InvoiceStatus,
+    PauseRequest,
     PaymentFailed,
     PaymentReceived,
+    ResumeRequest,
     TimelineEntry,
     TimelineKind,
 )
 from cobranza.domain.money import Money
+from cobranza.integrations.sandbox.gateway_book import gateway_book
 from cobranza.integrations.sandbox.server import Sandbox
 from cobranza.integrations.smtp import message_id_for
 from cobranza.starter.cli import read_policy
@@ -51,7 +59,12 @@ from cobranza.starter.simulate import InvoiceRun, Simulator
 from cobranza.starter.simulation_input import EventKind, ScheduledEvent, SimulationInput
 from cobranza.starter.temporal_env import start_server
 from cobranza.store.store import Store
-from cobranza.worker import Endpoints, collection_activities, workflow_runner
+from cobranza.worker import (
+    Endpoints,
+    charging_activities,
+    collection_activities,
+    workflow_runner,
+)
 from cobranza.workflows.contact_gate import ContactGateWorkflow
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow
 
@@ -64,6 +77,10 @@ NEW_YORK = ZoneInfo("America/New_York")
 VISA_CARD = PaymentMethod(method_id="pm_visa", fingerprint="fp-visa", network=CardNetwork.VISA)
 MC_CARD = PaymentMethod(method_id="pm_mc", fingerprint="fp-mc", network=CardNetwork.MASTERCARD)
 DEBIT = PaymentMethod(method_id="pm_debit", fingerprint="fp-debit", kind="bank_debit")
+# A sandbox test card: every charge on it is a Visa 51 (insufficient funds) soft decline.
+SANDBOX_VISA_51 = PaymentMethod(
+    method_id="pm_decline_visa_51", fingerprint="fp-visa-51", network=CardNetwork.VISA
+)
 
 
 # ---- a scripted gateway ---------------------------------------------------------------------
@@ -87,17 +104,25 @@ def declined(
     )
 
 
+Charge = Callable[[ChargeRequest], Awaitable[ChargeOutcome]]
+
+
 @dataclass
 class ScriptedGateway:
-    """Answers attempt n of an invoice with its script's n-th answer (the last one repeats)."""
+    """Answers attempt n of an invoice with its script's n-th answer (the last one repeats);
+    an invoice with an empty script goes to the real charge activity, set by the rig."""
 
     scripts: dict[str, list[Answer]] = field(default_factory=dict)
     calls: list[ChargeRequest] = field(default_factory=list)
+    real: Charge | None = None
 
     @activity.defn(name=names.CHARGE_INVOICE)
     async def charge(self, req: ChargeRequest) -> ChargeOutcome:
         self.calls.append(req)
         script = self.scripts[req.invoice_id]
+        if not script:
+            assert self.real is not None, "the rig wires the real charge activity"
+            return await self.real(req)
         answer = script[min(req.attempt, len(script)) - 1]
         has_intent = answer.status is not ChargeStatus.NO_PAYMENT_METHOD
         return ChargeOutcome(
@@ -130,7 +155,12 @@ async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
     gateway = ScriptedGateway()
     try:
         with Sandbox(0, 0, seed=7) as sandbox:
-            async with collection_activities(store, Endpoints.for_sandbox(sandbox)) as acts:
+            endpoints = Endpoints.for_sandbox(sandbox)
+            async with (
+                collection_activities(store, endpoints) as acts,
+                charging_activities(store, endpoints) as charging,
+            ):
+                gateway.real = charging.charge_invoice
                 # The real charge activity may be registered by the collection activities one
                 # day; the scripted one takes its place here.
                 others = [a for a in acts.all() if _activity_name(a) != names.CHARGE_INVOICE]
@@ -609,3 +639,94 @@ async def test_cases_run_together(rig: Rig) -> None:
     )
     assert a.status is InvoiceStatus.PAID and a.templates == ["invoice_issued", "upcoming"]
     assert b.calls == [] and "payment_method_needed" in b.templates
+
+
+# ---- L-09 no charges while disputed (or paused) ---------------------------------------------
+
+HELD_AT = local("2026-04-10", 12, MEXICO)
+RELEASED_AT = local("2026-04-24", 12, MEXICO)
+
+
+def _l09(invoice_id: str, hold: tuple[EventKind, Any], release: tuple[EventKind, Any]) -> Case:
+    """A sandbox card that soft-declines every charge, held two hours after the first one
+    (before its retry a day later) and released two weeks after that."""
+    return Case(
+        invoice_id,
+        MEXICO,
+        SANDBOX_VISA_51,
+        [],
+        retry_rules=rules(soft_hours=(24,) * 10),
+        events=[(HELD_AT, *hold), (RELEASED_AT, *release)],
+        until=local("2026-04-27", 0, MEXICO),
+    )
+
+
+def to_the_minute(at: datetime) -> datetime:
+    # A support action reaches the workflow a few milliseconds after its instant.
+    return at.astimezone(MEXICO).replace(second=0, microsecond=0)
+
+
+def ledger_keys(rig: Rig, out: Outcome) -> list[str]:
+    """The idempotency keys of the charges the sandbox gateway made for this invoice."""
+    customer = out.run.invoice.customer.customer_id
+    book = gateway_book(rig.sandbox.state)
+    return sorted(c.idempotency_key or "" for c in book.charges() if c.customer == customer)
+
+
+def assert_held_then_retried(rig: Rig, out: Outcome) -> None:
+    # The first charge at the due instant; nothing in the two weeks held; then the retry
+    # that fell due while held goes at the release, and the next ones a day apart.
+    assert [to_the_minute(t) for t in charge_times(out, MEXICO)] == [
+        local("2026-04-10", 10, MEXICO),
+        RELEASED_AT,
+        RELEASED_AT + timedelta(days=1),
+        RELEASED_AT + timedelta(days=2),
+    ]
+    assert {e.details["category"] for e in out.charges()} == {"soft"}
+    # The timeline's four charges are the four the gateway made, one per attempt.
+    wf = out.run.invoice.workflow_id
+    assert ledger_keys(rig, out) == [f"{wf}/charge/{n}" for n in (1, 2, 3, 4)]
+    # No reminder and no escalation while held either.
+    held = [
+        e
+        for e in out.run.timeline
+        if e.kind in (TimelineKind.MESSAGE, TimelineKind.ESCALATION)
+        and HELD_AT < e.at < RELEASED_AT
+    ]
+    assert held == []
+    assert out.status is InvoiceStatus.OVERDUE
+
+
+async def test_L09_no_charges_while_disputed_and_retries_after_resolution_for_creditor(
+    rig: Rig,
+) -> None:
+    out = await run(
+        rig,
+        _l09(
+            "INV-L09-AUTO",
+            (EventKind.DISPUTE, DisputeRequest(actor="agent", reason="goods damaged")),
+            (
+                EventKind.RESOLVE_DISPUTE,
+                DisputeResolution(
+                    actor="agent", reason="delivery proven", outcome=DisputeOutcome.CREDITOR
+                ),
+            ),
+        ),
+    )
+    (disputed,) = out.entries(TimelineKind.STATE_CHANGE, to="disputed")
+    assert to_the_minute(disputed.at) == HELD_AT
+    assert_held_then_retried(rig, out)
+
+
+async def test_L09_no_charges_while_paused_and_retries_after_resume(rig: Rig) -> None:
+    out = await run(
+        rig,
+        _l09(
+            "INV-L09-PAUSE",
+            (EventKind.PAUSE, PauseRequest(actor="agent", reason="customer asked")),
+            (EventKind.RESUME, ResumeRequest(actor="agent", reason="customer ready")),
+        ),
+    )
+    (paused,) = out.entries(TimelineKind.STATE_CHANGE, to="paused")
+    assert to_the_minute(paused.at) == HELD_AT
+    assert_held_then_retried(rig, out)
