@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from urllib.parse import parse_qs
 
+import httpx
 import pytest
 
 from cobranza.domain.charges import ChargeStatus
@@ -91,6 +93,45 @@ async def test_success(gateway: StripeGateway, token: str, network: str, kind: s
     # The card's fingerprint, not the request's placeholder: network rules count per card.
     assert outcome.method.fingerprint != f"fp-{token}"
     assert outcome.at.tzinfo is not None
+
+
+class _FormRecorder(httpx.AsyncBaseTransport):
+    """Sends each request on over real HTTP and keeps its form body, as the gateway got it."""
+
+    def __init__(self) -> None:
+        self._http = httpx.AsyncHTTPTransport()
+        self.forms: list[dict[str, list[str]]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.forms.append(parse_qs((await request.aread()).decode()))
+        return await self._http.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [
+        ("1500", "JPY", "1500"),
+        ("1935", "JPY", "1935"),
+        ("12.345", "KWD", "12345"),
+        ("1935.500", "KWD", "1935500"),
+    ],
+)
+async def test_L02_charge_is_sent_in_the_currencys_minor_units(
+    sandbox: Sandbox, book: GatewayBook, amount: str, currency: str, minor: str
+) -> None:
+    """JPY has no minor unit and KWD three: the amount is never scaled by a hundred."""
+    money = Money.parse(amount, currency)
+    recorder = _FormRecorder()
+    async with StripeGateway.for_sandbox(sandbox.http_url, transport=recorder) as gateway:
+        outcome = await gateway.charge(charge_request(minor=money.minor, currency=currency))
+    assert outcome.status is ChargeStatus.SUCCEEDED
+    (form,) = recorder.forms
+    assert (form["amount"], form["currency"]) == ([minor], [currency.lower()])
+    (charge,) = book.charges()
+    assert (charge.amount, charge.currency) == (int(minor), currency.lower())
 
 
 async def test_processing_is_its_own_status(gateway: StripeGateway) -> None:
