@@ -29,6 +29,7 @@ from cobranza.integrations.protocols import Crm, Erp, Messenger, OutboundMessage
 from cobranza.store.store import Store
 
 NO_REACHABLE_ADDRESS = "NoReachableAddress"
+SEND_WINDOW_MISSED = "SendWindowMissed"
 
 
 def _permanent(exc: PermanentIntegrationError) -> ApplicationError:
@@ -132,6 +133,18 @@ class CollectionActivities:
                 content_sha256=row.content_sha256,
                 duplicate=True,
             )
+        # How long after the lawful instant this attempt runs: 0 on a first attempt, the retry
+        # delays after a provider refused. Server time, so it holds in a replay of history too.
+        info = activity.info()
+        late = info.current_attempt_scheduled_time - info.scheduled_time
+        if req.send_within is not None and late > req.send_within:
+            await asyncio.to_thread(self.store.release_message, req.dedupe_key)
+            raise ApplicationError(
+                f"not sent: this attempt comes {late} after the instant the law allowed, "
+                f"more than the {req.send_within} a contact may slip",
+                type=SEND_WINDOW_MISSED,
+                non_retryable=True,
+            )
         outbound = OutboundMessage(
             dedupe_key=req.dedupe_key,
             channel=req.channel,
@@ -148,8 +161,9 @@ class CollectionActivities:
             if isinstance(exc, PermanentIntegrationError):
                 raise _permanent(exc) from exc
             raise
-        # The business clock, not the wall clock: in a replay of history they differ.
-        sent_at = req.scheduled_at
+        # On the business clock (scheduled_at is the workflow's instant, which a replay of
+        # history sets in the past), to within this attempt's own duration.
+        sent_at = req.scheduled_at + late
         await asyncio.to_thread(
             self.store.mark_message_sent, req.dedupe_key, sent.provider_message_id, sent_at
         )

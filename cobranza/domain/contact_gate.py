@@ -22,7 +22,8 @@ from cobranza.domain.invoice import Channel, Customer
 # Time between a slot's first request and its sending, during which other invoices of the
 # customer due at the same moment can still join the message.
 GATHER_WINDOW = timedelta(minutes=15)
-# How late a booked contact may really go out (a timer fired under load, a slow provider);
+# How late a booked contact may really go out (a timer fired under load, a provider retried:
+# send_message refuses an attempt later than this after its lawful instant, as not sent);
 # later slots keep the law's gaps and windows from that later instant.
 SEND_SLACK = timedelta(minutes=2)
 # Claimed slots older than this before the newest request cannot affect any cap; pruned.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -97,6 +97,12 @@ class MessageRequest(BaseModel):
     scheduled_at: datetime
     recording: Recording
     evidence: ContactEvidence | None = None
+    send_within: timedelta | None = Field(
+        default=None,
+        description="how long after scheduled_at the contact may still go out (the law was "
+        "checked for scheduled_at; retries against a provider that is down must not carry it "
+        "into another hour); None: no bound, as for lifecycles started before it existed",
+    )
 
 
 class MessageReceipt(BaseModel):

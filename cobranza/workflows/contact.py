@@ -14,7 +14,13 @@ with workflow.unsafe.imports_passed_through():
     from cobranza.activities import names
     from cobranza.domain.compliance import Decision, PastContact, first_allowed_instant
     from cobranza.domain.compliance_profile import ContactChannel
-    from cobranza.domain.contact_gate import Claim, ContactRequest, Grant, Withdrawal
+    from cobranza.domain.contact_gate import (
+        SEND_SLACK,
+        Claim,
+        ContactRequest,
+        Grant,
+        Withdrawal,
+    )
     from cobranza.domain.contact_points import reachable_channels, unreachable_reason
     from cobranza.domain.effects import (
         ContactEvidence,
@@ -199,6 +205,7 @@ class ContactDesk:
             scheduled_at=now,
             recording=self._recording(),
             evidence=self._evidence(now, deferral, details),
+            send_within=SEND_SLACK,
         )
         try:
             await workflow.execute_activity(
@@ -206,6 +213,9 @@ class ContactDesk:
                 req,
                 result_type=MessageReceipt,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
+                # The law was checked for now: a provider that stays down must not carry the
+                # contact into another hour. After SEND_SLACK it fails as not sent.
+                schedule_to_close_timeout=SEND_SLACK + ACTIVITY_TIMEOUT,
                 retry_policy=RETRY,
                 summary=f"{channel.value} '{template}': {life.outstanding} outstanding",
             )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, timedelta
 
 import pytest
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from cobranza.activities.collection import CollectionActivities
+from cobranza.activities.collection import SEND_WINDOW_MISSED, CollectionActivities
+from cobranza.domain.contact_gate import SEND_SLACK
 from cobranza.domain.invoice import Channel
 from cobranza.integrations.errors import TransientIntegrationError
 from cobranza.integrations.protocols import OutboundMessage
@@ -71,4 +74,36 @@ async def test_a_refused_send_frees_the_claim_so_the_retry_delivers(
     sandbox.knobs.smtp_error_rate = 0.0
     receipt = await attempt(2).run(activities.send_message, request(CUSTOMER, Channel.EMAIL))
     assert not receipt.duplicate
+    assert len(sandbox.messages()) == 1
+
+
+def late_attempt(n: int, late: timedelta) -> ActivityEnvironment:
+    """Attempt n, scheduled `late` after the first: the retries of a provider that was down."""
+    env = attempt(n)
+    env.info = dataclasses.replace(
+        env.info, current_attempt_scheduled_time=env.info.scheduled_time + late
+    )
+    return env
+
+
+async def test_an_attempt_past_the_slack_after_its_lawful_instant_sends_nothing(
+    activities: CollectionActivities, sandbox: Sandbox
+) -> None:
+    req = request(CUSTOMER, Channel.EMAIL).model_copy(update={"send_within": SEND_SLACK})
+    with pytest.raises(ApplicationError) as refused:
+        await late_attempt(7, SEND_SLACK + timedelta(seconds=1)).run(activities.send_message, req)
+    assert refused.value.type == SEND_WINDOW_MISSED and refused.value.non_retryable
+    assert sandbox.messages() == []
+    assert activities.store.get_message(req.dedupe_key) is None  # claim freed: nothing went out
+
+
+async def test_a_retried_send_records_when_it_really_went_out(
+    activities: CollectionActivities, sandbox: Sandbox
+) -> None:
+    req = request(CUSTOMER, Channel.EMAIL).model_copy(update={"send_within": SEND_SLACK})
+    receipt = await late_attempt(3, timedelta(seconds=40)).run(activities.send_message, req)
+    assert receipt.sent_at == AT + timedelta(seconds=40)
+    row = activities.store.get_message(req.dedupe_key)
+    assert row is not None and row.status == "sent"
+    assert row.sent_at is not None and row.sent_at.replace(tzinfo=UTC) == AT + timedelta(seconds=40)
     assert len(sandbox.messages()) == 1
