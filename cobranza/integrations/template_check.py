@@ -185,5 +185,24 @@ _PROBE_ITEM = LineItem(
 
 
 def templates_dir_problems(root: Path, creditor: Creditor = DEMO_CREDITOR) -> list[str]:
-    """The check over a template directory of one's own, e.g. before deploying new wording."""
-    return content_problems(MessageCatalog(root), shipped_profiles(), creditor)
+    """The check over a template directory of one's own, e.g. before deploying new wording:
+    every template the shipped ones provide is there for each channel, and the law's content
+    rules hold for all of them."""
+    catalog = MessageCatalog(root)
+    missing = missing_templates(catalog, default_catalog())
+    return missing + content_problems(catalog, shipped_profiles(), creditor)
+
+
+def missing_templates(catalog: MessageCatalog, shipped: MessageCatalog) -> list[str]:
+    """What a catalog lacks that the shipped one sends: a folder with no templates, or a
+    template missing a part for a channel in some language (a folder one level too deep, a
+    typo'd name), so that no check passes on templates that are not there."""
+    if not catalog.languages():
+        return [f"{catalog.root}: no templates (expected <lang>/<name>.<part>.j2 folders)"]
+    return [
+        f"{catalog.root}: template {name!r} is missing a {channel.value} part in some "
+        f"language of {', '.join(catalog.languages())} (the shipped templates send it)"
+        for name in shipped.template_names()
+        for channel in _MESSAGE_CHANNELS
+        if shipped.has_template(name, channel) and not catalog.has_template(name, channel)
+    ]

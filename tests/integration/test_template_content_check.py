@@ -157,3 +157,19 @@ def test_us_email_carries_the_opt_out_line_and_colombian_email_does_not() -> Non
     assert line in render_message("overdue", "en_US", us, [ITEM]).html
     co = us.model_copy(update={"country": "CO", "timezone": "America/Bogota"})
     assert line not in render_message("overdue", "en_US", co, [ITEM]).text
+
+
+def test_a_folder_without_templates_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["compliance", "templates", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no templates" in result.output
+
+
+def test_a_folder_one_level_too_deep_or_missing_a_template_is_refused(templates: Path) -> None:
+    """A language folder given as the root, or a template removed: named, not passed."""
+    deep = templates_dir_problems(templates / "en")
+    assert deep and all("is missing" in p or "no templates" in p for p in deep)
+    for part in (templates / "es").glob("overdue.*.j2"):
+        part.unlink()
+    problems = templates_dir_problems(templates)
+    assert any("'overdue'" in p and "email" in p for p in problems)
