@@ -49,12 +49,7 @@ def text(
 
 async def reports_for(sandbox: Sandbox, sid: str, count: int) -> list[DeliveryReport]:
     """The callbacks received for one message, once `count` of them have arrived."""
-    for _ in range(200):
-        reports = [r for r in sandbox.delivery_reports() if r.message_sid == sid]
-        if len(reports) >= count:
-            return reports
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{count} callbacks for {sid} never came: {sandbox.delivery_reports()}")
+    return await asyncio.to_thread(sandbox.wait_for_delivery_reports, sid, count)
 
 
 async def test_same_dedupe_key_twice_queues_one_sms(sandbox: Sandbox) -> None:
@@ -91,7 +86,7 @@ async def test_the_provider_answers_queued_then_calls_back_delivered(sandbox: Sa
     ]
     # The provider notes each callback's answer after the receiver stored the report: wait for
     # the delivery to finish before reading what it noted.
-    await asyncio.to_thread(sandbox.settle_deliveries, 30.0)
+    await asyncio.to_thread(sandbox.settle_deliveries)
     (stored,) = sandbox.text_messages()
     assert stored.status == "delivered"
     assert stored.callbacks == ["sent -> 204", "delivered -> 204"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from types import TracebackType
 from typing import Self
 
@@ -30,6 +29,9 @@ from cobranza.integrations.sandbox.twilio import (
 )
 
 START_TIMEOUT_S = 10.0
+# An upper bound, not a pace: waiters wake as soon as the callbacks land. Generous because a
+# loaded machine can hold a callback thread back for seconds.
+SETTLE_TIMEOUT_S = 30.0
 
 
 class _SignalledServer(uvicorn.Server):
@@ -148,15 +150,26 @@ class Sandbox:
         """Status callbacks received at `status_callback_url`, in arrival order."""
         return self.state.list_delivery_reports()
 
-    def settle_deliveries(self, timeout: float = 5.0) -> None:
+    def settle_deliveries(self, timeout: float = SETTLE_TIMEOUT_S) -> None:
         """Wait until every accepted SMS or WhatsApp has posted all its status callbacks."""
-        deadline = time.monotonic() + timeout
-        while self.state.deliveries_running():
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"{self.state.deliveries_running()} deliveries still running after {timeout}s"
-                )
-            time.sleep(0.01)
+        if not self.state.wait_for_deliveries(lambda: not self.state.deliveries_running(), timeout):
+            raise TimeoutError(
+                f"{self.state.deliveries_running()} deliveries still running after {timeout}s"
+            )
+
+    def wait_for_delivery_reports(
+        self, message_sid: str, count: int, timeout: float = SETTLE_TIMEOUT_S
+    ) -> list[DeliveryReport]:
+        """The status callbacks received for one message, once `count` of them have arrived."""
+
+        def received() -> list[DeliveryReport]:
+            return [r for r in self.state.list_delivery_reports() if r.message_sid == message_sid]
+
+        if not self.state.wait_for_deliveries(lambda: len(received()) >= count, timeout):
+            raise TimeoutError(
+                f"{len(received())} of {count} status callbacks for {message_sid} after {timeout}s"
+            )
+        return received()
 
     def messages(self) -> list[ReceivedEmail]:
         return self.state.list_emails()

@@ -124,6 +124,8 @@ class SandboxState:
         self._seed = seed
         # Reentrant: a `create` callback appends records while the idempotency check holds it.
         self._lock = threading.RLock()
+        # Notified when a delivery moves on, so waiters wake at once instead of polling.
+        self._delivery_moved = threading.Condition(self._lock)
         self._on_reset: list[Callable[[], None]] = []
         self.reset()
 
@@ -147,6 +149,7 @@ class SandboxState:
             self._deliveries_running = 0
             for forget in self._on_reset:
                 forget()
+            self._delivery_moved.notify_all()
 
     def new_id(self, prefix: str) -> str:
         with self._lock:
@@ -227,6 +230,7 @@ class SandboxState:
     def delivery_finished(self) -> None:
         with self._lock:
             self._deliveries_running = max(0, self._deliveries_running - 1)
+            self._delivery_moved.notify_all()
 
     def deliveries_running(self) -> int:
         with self._lock:
@@ -235,6 +239,13 @@ class SandboxState:
     def add_delivery_report(self, report: DeliveryReport) -> None:
         with self._lock:
             self.delivery_reports.append(report)
+            self._delivery_moved.notify_all()
+
+    def wait_for_deliveries(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Block until `done()` holds, checked whenever a status callback arrives or a delivery
+        finishes; False if `timeout` seconds pass first."""
+        with self._delivery_moved:
+            return self._delivery_moved.wait_for(done, timeout)
 
     def list_text_messages(self) -> list[TextMessageRecord]:
         with self._lock:
