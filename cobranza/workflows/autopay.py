@@ -36,7 +36,10 @@ CHARGE_RETRY = RetryPolicy(
     maximum_attempts=20,
     non_retryable_error_types=["PermanentIntegrationError", "IdempotencyConflict"],
 )
+# The message with the payment link: there is no method on file, or the one on file was
+# declined for good (a hard decline, or one only the customer can fix).
 METHOD_NEEDED_TEMPLATE = "payment_method_needed"
+METHOD_DECLINED_TEMPLATE = "payment_method_declined"
 
 
 class AutopayDesk:
@@ -162,7 +165,10 @@ class AutopayDesk:
         """The message with the payment link asking for a (new) method; the invoice stays in
         dunning meanwhile."""
         key = f"autopay-method-{self.book.state.asks_sent + 1}"
-        if not await self._desk.deliver(Channel.EMAIL, METHOD_NEEDED_TEMPLATE, key):
+        # Asked after a charge: the method was declined for good (and is no longer on file).
+        declined = self.book.state.charges_made > 0
+        template = METHOD_DECLINED_TEMPLATE if declined else METHOD_NEEDED_TEMPLATE
+        if not await self._desk.deliver(Channel.EMAIL, template, key):
             return False
         self.book.state.ask_pending = False
         self.book.state.asks_sent += 1

@@ -27,6 +27,7 @@ POLICY_TEMPLATES = [
     "final_notice",
     "promise_reminder",
     "payment_method_needed",
+    "payment_method_declined",
 ]
 
 

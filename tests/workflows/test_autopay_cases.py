@@ -328,8 +328,9 @@ async def test_C06_visa_46_never_retried_and_new_method_asked(rig: Rig) -> None:
     assert "visa 46" in charge.details["reason"]
     assert charge.at == local("2026-04-10", 10, MEXICO)
     # A message asking for a new method, with the payment link, and dunning goes on.
-    assert "payment_method_needed" in out.templates
-    assert f"Pague en línea: {out.link}" in out.emails["payment_method_needed"]
+    assert "payment_method_declined" in out.templates
+    assert "payment_method_needed" not in out.templates
+    assert f"Pague en línea: {out.link}" in out.emails["payment_method_declined"]
     assert "waiting for a new payment method" in (out.run.view.autopay or "")
     assert out.status is InvoiceStatus.OVERDUE
     assert "overdue" in out.templates and "overdue_firm" in out.templates
@@ -424,7 +425,7 @@ async def test_C06_mastercard_advice_03_never_again_on_that_card(rig: Rig) -> No
     assert out.charges()[0].details["category"] == "hard"
     (refused,) = out.entries(TimelineKind.CHARGE_ATTEMPT, event="method_refused")
     assert "never again" in refused.details["reason"]
-    assert "payment_method_needed" in out.templates
+    assert "payment_method_declined" in out.templates
     assert out.status is InvoiceStatus.OVERDUE
 
 

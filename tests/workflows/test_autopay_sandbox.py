@@ -130,7 +130,7 @@ async def test_visa_46_is_charged_once_and_never_again(stack: Stack) -> None:
     ]
     assert len(charges) == 1
     assert any(
-        e.kind is TimelineKind.MESSAGE and e.details.get("template") == "payment_method_needed"
+        e.kind is TimelineKind.MESSAGE and e.details.get("template") == "payment_method_declined"
         for e in out.timeline
     )
 
