@@ -1,15 +1,16 @@
 """What the ingress cannot apply goes to the money-in exceptions queue with a CRM task and a hold.
 
-The same follow-up as a bank line that does not match (starter/reconcile.py): a CRM task per
-exception, and the payer's open invoices paused by "reconciliation" until a person confirms or
-reassigns the money, which releases them (reconciliation/exception_resolution.py).
+The same follow-up as a bank line that does not match (reconciliation/statement_run.py): a CRM
+task per exception, and the payer's open invoices paused by "reconciliation" until a person
+confirms or reassigns the money, which releases them (reconciliation/exception_resolution.py).
 
 Order: the row is stored first, so nothing that arrived is lost whatever fails after. The task
 is opened next; a CRM that is down leaves the row without `crm_task_id` and the webhook still
 gets its 202. A 5xx would only make the gateway redeliver an event already kept, and a gateway
 that sees 5xx for days disables the endpoint, stopping the money with it. Rows without a task
 are tried again whenever the ingress next queues or is redelivered an exception, and when
-`cobranza api` starts.
+`cobranza api` starts. The hold is last: a workflow service that fails it is our fault of the
+moment, so the webhook gets a 503 and the redelivery holds what is left.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from temporalio.client import Client
 
 from cobranza.domain.money import Money
 from cobranza.integrations.http_clients import HttpCrm
-from cobranza.reconciliation.exception_resolution import hold_customer
 from cobranza.reconciliation.exception_tasks import open_exception_tasks, without_task
+from cobranza.reconciliation.holds import hold_customer
 from cobranza.store import money_in
 from cobranza.store.store import Store
 
@@ -69,11 +70,14 @@ class ExceptionIntake:
     ) -> Intake:
         """Store the exception (once per event), open the tasks still missing, hold the payer.
 
-        A known `customer_id` with `tenant` is held only when the row is new: a redelivery of
-        an exception a person already resolved must not pause anyone again.
+        A known `customer_id` with `tenant` is held while the exception is open, each invoice
+        once (reconciliation/holds.py): a redelivery after a workflow-service fault holds what
+        the first delivery could not, never pauses again an invoice a person resumed, and an
+        exception a person already resolved holds nothing. That fault propagates, so the
+        gateway gets a 503 and redelivers.
         """
         source = f"{SOURCE_PREFIX}{provider}"
-        new = await asyncio.to_thread(
+        await asyncio.to_thread(
             money_in.queue_exception,
             self.store,
             source=source,
@@ -88,7 +92,7 @@ class ExceptionIntake:
         errors = await self.open_tasks()
         row = await asyncio.to_thread(money_in.exception_by_key, self.store, source, key)
         assert row is not None  # stored above, and rows are never deleted
-        held = await hold_customer(self.store, self.client, row) if new else []
+        held = await hold_customer(self.store, self.client, row)
         own = [e for e in errors if e.startswith(f"exception {row.id}:")]
         return Intake(row.id, row.crm_task_id, held, own)
 

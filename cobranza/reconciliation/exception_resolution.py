@@ -19,7 +19,6 @@ from temporalio.service import RPCError
 
 from cobranza.domain.invoice import (
     InvoiceStatus,
-    PauseRequest,
     PaymentReceived,
     ResumeRequest,
     TimelineEntry,
@@ -27,12 +26,11 @@ from cobranza.domain.invoice import (
 )
 from cobranza.domain.matching import OpenItem
 from cobranza.domain.money import Money
+from cobranza.reconciliation.holds import ACTOR, open_invoices_of
 from cobranza.store import money_in
 from cobranza.store.money_in import MatchRow, MoneyInExceptionRow
 from cobranza.store.store import Store
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow
-
-ACTOR = "reconciliation"
 
 
 class ResolutionError(ValueError):
@@ -107,39 +105,6 @@ async def post_matches(store: Store, client: Client) -> tuple[list[str], list[st
     return posted, errors
 
 
-def _customer_invoices(store: Store, tenant: str, customer_id: str) -> list[str]:
-    return [
-        s.workflow_id
-        for s in store.invoices(tenant)
-        if s.customer_id == customer_id and not s.status.is_closed
-    ]
-
-
-async def hold_customer(store: Store, client: Client, row: MoneyInExceptionRow) -> list[str]:
-    """Pause the customer's open invoices while their money waits for a person."""
-    if row.customer_id is None or row.tenant is None:
-        return []
-    held = []
-    reason = f"unmatched money in exception {row.id}: {row.reason}"[:500]
-    for workflow_id in await asyncio.to_thread(
-        _customer_invoices, store, row.tenant, row.customer_id
-    ):
-        handle = client.get_workflow_handle(workflow_id)
-        try:
-            # Asked of the workflow, not the store: a pause is recorded there only with the
-            # next activity. A pause already in place stays its owner's, until date and all.
-            view = await handle.query(InvoiceCollectionWorkflow.status)
-            if view.status is InvoiceStatus.PAUSED:
-                continue
-            await handle.execute_update(
-                InvoiceCollectionWorkflow.pause, PauseRequest(actor=ACTOR, reason=reason)
-            )
-        except (WorkflowUpdateFailedError, RPCError):
-            continue  # closed, disputed, promised: it is not sending reminders anyway
-        held.append(workflow_id)
-    return held
-
-
 def last_pause(timeline: Sequence[TimelineEntry]) -> str | None:
     """The reason written when the invoice last became paused ("paused by <actor> ...")."""
     for entry in reversed(timeline):
@@ -170,7 +135,7 @@ async def release_customer(
     if any(r.tenant == tenant for r in still_open):
         return [], []
     resumed, kept = [], []
-    for workflow_id in await asyncio.to_thread(_customer_invoices, store, tenant, customer_id):
+    for workflow_id in await asyncio.to_thread(open_invoices_of, store, tenant, customer_id):
         handle = client.get_workflow_handle(workflow_id)
         try:
             view = await handle.query(InvoiceCollectionWorkflow.status)
@@ -265,6 +230,33 @@ def plan_allocation(
     return plan
 
 
+def check_resolution(
+    store: Store,
+    exception_id: int,
+    *,
+    actor: str,
+    note: str,
+    invoices: Sequence[str] = (),
+    customer_id: str | None = None,
+    tenant: str | None = None,
+) -> tuple[MoneyInExceptionRow, list[tuple[OpenItem, Money]]]:
+    """Every check of a confirm or reassign, reading only: the open exception and the plan
+    (empty for a confirm). Raises ResolutionError naming the input at fault."""
+    _check_request(actor, note, invoices, customer_id)
+    row = money_in.get_exception(store, exception_id)
+    if row is None:
+        raise ResolutionError("exception_id", f"no exception {exception_id}", status=404)
+    if row.status != money_in.EXCEPTION_OPEN:
+        raise ResolutionError(
+            "exception_id", f"exception {exception_id} is already {row.status}", 409
+        )
+    if not invoices and customer_id is None:
+        return row, []
+    return row, plan_allocation(
+        store, row, invoices=invoices, customer_id=customer_id, tenant=tenant
+    )
+
+
 def settle(
     store: Store,
     exception_id: int,
@@ -279,20 +271,16 @@ def settle(
     matches are stored in one transaction, so two people resolving it at once cannot both
     succeed. Nothing is signalled yet."""
     invoices = list(invoices)
-    _check_request(actor, note, invoices, customer_id)
-    row = money_in.get_exception(store, exception_id)
-    if row is None:
-        raise ResolutionError("exception_id", f"no exception {exception_id}", status=404)
-    if row.status != money_in.EXCEPTION_OPEN:
-        raise ResolutionError(
-            "exception_id", f"exception {exception_id} is already {row.status}", 409
-        )
-    reassigning = bool(invoices) or customer_id is not None
-    plan = (
-        plan_allocation(store, row, invoices=invoices, customer_id=customer_id, tenant=tenant)
-        if reassigning
-        else []
+    row, plan = check_resolution(
+        store,
+        exception_id,
+        actor=actor,
+        note=note,
+        invoices=invoices,
+        customer_id=customer_id,
+        tenant=tenant,
     )
+    reassigning = bool(invoices) or customer_id is not None
     status = money_in.EXCEPTION_REASSIGNED if reassigning else money_in.EXCEPTION_CONFIRMED
     unallocated = None
     if reassigning and row.amount is not None:

@@ -11,8 +11,9 @@ from temporalio.client import Client
 from cobranza.domain.matching import LineMatch, match_lines
 from cobranza.domain.statements import Statement
 from cobranza.integrations.http_clients import HttpCrm
-from cobranza.reconciliation.exception_resolution import hold_customer, post_matches
+from cobranza.reconciliation.exception_resolution import post_matches
 from cobranza.reconciliation.exception_tasks import open_exception_tasks, without_task
+from cobranza.reconciliation.holds import hold_pending
 from cobranza.store import money_in
 from cobranza.store.money_in import MatchRow, StatementEntryRow
 from cobranza.store.store import Store
@@ -50,14 +51,20 @@ def reconcile_statement(
     return run
 
 
+def against_nothing(statement: Statement) -> Reconciliation:
+    """A dry run with no store: every line matched against no open invoice, nothing known."""
+    return Reconciliation(
+        statement=statement, results=match_lines(statement.lines, []), known={}, known_matches={}
+    )
+
+
 async def apply(store: Store, client: Client, crm: HttpCrm, run: Reconciliation) -> None:
-    """Post the new matches, hold the payers of the new exceptions, and open a CRM task for
-    every open statement exception without one (a task the CRM refused on an earlier run is
-    opened now)."""
+    """Post the new matches; for every open statement exception, open its CRM task and hold
+    its payer if an earlier run could not (the CRM refused, the workflow service failed)."""
     run.posted, errors = await post_matches(store, client)
     run.errors.extend(errors)
     untasked = await asyncio.to_thread(without_task, store, money_in.STATEMENT_SOURCE)
     run.errors.extend(await open_exception_tasks(store, crm, untasked))
-    new_exceptions = run.imported.exceptions if run.imported else []
-    for row in new_exceptions:
-        run.held.extend(await hold_customer(store, client, row))
+    held, errors = await hold_pending(store, client, money_in.STATEMENT_SOURCE)
+    run.held.extend(held)
+    run.errors.extend(errors)

@@ -11,6 +11,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from temporalio.client import Client
+
+from cobranza.api.app import build_app
+from cobranza.api.ingress import Ingress
+from cobranza.api.server import ApiServer
+from cobranza.api.settings import ApiSettings
 from cobranza.domain.invoice import Invoice, InvoiceStatus
 from cobranza.domain.views import InvoiceView
 from cobranza.integrations.sandbox.state import CrmTaskRecord
@@ -19,7 +25,7 @@ from cobranza.store import money_in
 from cobranza.store.money_in import MoneyInExceptionRow
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow
 
-from .webhook_requests import RunningIngress, stripe_event
+from .webhook_requests import STRIPE_SECRET, RunningIngress, stripe_event
 
 
 def queued(api: RunningIngress, event_id: str) -> list[MoneyInExceptionRow]:
@@ -187,4 +193,34 @@ async def test_an_unknown_payer_is_held_nowhere(api: RunningIngress) -> None:
     assert row.customer_id is None
     status, _ = await pause_reason(api, bystander)
     assert status is InvoiceStatus.OPEN
+    await handle.terminate("test over")
+
+
+async def test_a_hold_the_workflow_service_failed_gets_503_and_the_redelivery_holds(
+    api: RunningIngress, failing_service: Client
+) -> None:
+    """The refund is kept, but the payer cannot be held while the workflow service fails: the
+    gateway gets a 503 (so it redelivers), and the redelivery holds the payer."""
+    invoice, handle = await api.open_invoice("EXC-HOLD-RETRY")
+    refund = stripe_event("charge.refunded", invoice=invoice)
+    settings = ApiSettings(stripe_webhook_secret=STRIPE_SECRET, default_tenant="webhooks")
+    failing = Ingress(failing_service, api.stack.store, settings.default_tenant)
+    async with ApiServer(build_app(settings, failing, None)) as server:
+        down = RunningIngress(stack=api.stack, server=server, http=api.http, ingress=failing)
+        first = await down.post_stripe(refund)
+
+    assert first.status_code == 503, first.text
+    assert "workflow service" in first.json()["error"]
+    [row] = queued(api, refund["id"])
+    assert (row.customer_id, row.status) == (invoice.customer.customer_id, "open")
+    status, _ = await pause_reason(api, invoice)
+    assert status is InvoiceStatus.OPEN
+
+    redelivered = await api.post_stripe(refund)
+
+    assert redelivered.status_code == 202, redelivered.text
+    assert f"held 1 invoice(s): {invoice.workflow_id}" in redelivered.json()["detail"]
+    assert [r.id for r in queued(api, refund["id"])] == [row.id]
+    status, reason = await pause_reason(api, invoice)
+    assert status is InvoiceStatus.PAUSED and paused_by_reconciliation(reason)
     await handle.terminate("test over")

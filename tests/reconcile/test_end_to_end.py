@@ -23,11 +23,11 @@ import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from cobranza.activities import names
-from cobranza.domain.invoice import Customer, Invoice, InvoiceStatus
+from cobranza.domain.invoice import Customer, Invoice, InvoiceStatus, ResumeRequest
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Direction, Statement, StatementLine
 from cobranza.domain.views import CollectionInput
@@ -146,10 +146,12 @@ def payment_postings(stack: Stack, workflow_id: str) -> list[str | None]:
     ]
 
 
-async def reconcile(stack: Stack, statement: Statement, tenant: str) -> Any:
+async def reconcile(
+    stack: Stack, statement: Statement, tenant: str, client: Client | None = None
+) -> Any:
     run = reconcile_statement(stack.store, statement, tenant=tenant)
     async with HttpCrm(stack.sandbox.http_url) as crm:
-        await apply(stack.store, stack.env.client, crm, run)
+        await apply(stack.store, client or stack.env.client, crm, run)
     return run
 
 
@@ -308,3 +310,54 @@ async def test_a_task_the_crm_refused_is_opened_by_the_next_reconcile(stack: Sta
     [task] = [t for t in stack.sandbox.tasks() if "77.70" in t.title]
     [kept] = [r for r in money_in.exceptions(stack.store) if r.id == row.id]
     assert kept.crm_task_id == task.id
+
+
+async def test_a_hold_the_workflow_service_failed_is_placed_by_the_next_reconcile(
+    stack: Stack, failing_service: Client
+) -> None:
+    """The workflow service fails while a payer's money is queued: the run says the payer is
+    not held yet; the next run (same file, nothing new in it) holds them; a person then resumes
+    an invoice while the money still waits, and a third run leaves it resumed."""
+    who = customer("retry", "LUNA", "Luna Hermanos")
+    issued = datetime(2026, 4, 1, tzinfo=UTC)
+    first_invoice, second_invoice = (
+        invoice(who, n, Money.parse("300.00", "MXN"), issued) for n in ("L-1", "L-2")
+    )
+    handles = await start_issued(stack, [first_invoice, second_invoice])
+    money_in.add_customer_alias(stack.store, "retry", "LUNA", kind="name", value=who.name)
+    odd = StatementLine(
+        source="luna.csv",
+        line=2,
+        entry_id="luna-1",
+        account="0001",
+        direction=Direction.CREDIT,
+        amount=Money.parse("42.00", "MXN"),
+        booked_on=issued.date() + timedelta(days=5),
+        counterparty_name="LUNA HERMANOS",
+    )
+    statement = Statement(source="luna.csv", format="csv", lines=(odd,))
+
+    first = await reconcile(stack, statement, "retry", client=failing_service)
+
+    assert first.held == []
+    [error] = first.errors
+    assert "payer not held yet" in error and "the next run holds it" in error
+    for handle in handles:
+        view = await handle.query(InvoiceCollectionWorkflow.status)
+        assert view.status is InvoiceStatus.OPEN
+
+    again = await reconcile(stack, statement, "retry")
+
+    assert again.errors == [] and sorted(again.held) == sorted(h.id for h in handles)
+    for handle in handles:
+        view = await handle.query(InvoiceCollectionWorkflow.status)
+        assert view.status is InvoiceStatus.PAUSED
+
+    await handles[0].execute_update(
+        InvoiceCollectionWorkflow.resume, ResumeRequest(actor="ana", reason="customer called")
+    )
+    third = await reconcile(stack, statement, "retry")
+
+    assert third.errors == [] and third.held == []
+    view = await handles[0].query(InvoiceCollectionWorkflow.status)
+    assert view.status is InvoiceStatus.OPEN
