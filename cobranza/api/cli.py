@@ -9,6 +9,7 @@ import typer
 
 from cobranza.api.server import run_api
 from cobranza.api.settings import ApiSettings, SettingsError
+from cobranza.starter.temporal_connect import TemporalUnreachable
 
 
 def api(
@@ -38,7 +39,11 @@ def api(
     ]
     for name in missing:
         typer.echo(f"warning: {name} is not set: that gateway's webhooks get 401", err=True)
-    asyncio.run(run_api(settings, host, port))
+    try:
+        asyncio.run(run_api(settings, host, port))
+    except TemporalUnreachable as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,7 @@ from cobranza.api.ingress import Ingress
 from cobranza.api.mercadopago import MercadoPagoApi
 from cobranza.api.settings import ApiSettings
 from cobranza.integrations.http_clients import HttpCrm
-from cobranza.starter.temporal_env import connect
+from cobranza.starter.temporal_connect import connect_named
 from cobranza.store.store import Store
 
 PAYMENTS_API_TIMEOUT_S = 10.0
@@ -95,7 +95,7 @@ class ApiServer:
 
 async def run_api(settings: ApiSettings, host: str, port: int) -> None:
     """The `cobranza api` process: connect to Temporal and the store, serve until stopped."""
-    client = await connect(settings.temporal_address)
+    client = await connect_named(settings.temporal_address, "COBRANZA_TEMPORAL_ADDRESS")
     store = Store.from_url(settings.database_url)
     store.create_all()
     try:

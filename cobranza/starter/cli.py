@@ -31,7 +31,7 @@ from cobranza.starter.simulate import PolicyChooser, SimulationRun, Simulator
 from cobranza.starter.simulation_input import SimulationInput
 from cobranza.starter.stack import STATE_DIR, local_stack
 from cobranza.starter.subscription_cli import register as register_subscription_commands
-from cobranza.starter.temporal_env import connect
+from cobranza.starter.temporal_connect import TemporalUnreachable, connect_named
 from cobranza.store.report_views import print_report, write_report_html, write_report_json
 from cobranza.store.reports import build_report
 from cobranza.store.store import Store
@@ -318,9 +318,13 @@ def worker(
     ] = None,
 ) -> None:
     """Run one worker process against a running Temporal server and sandbox until stopped."""
-    asyncio.run(
-        _worker(sandbox_url, smtp_host, smtp_port, temporal_address, task_queue, database_url)
-    )
+    try:
+        asyncio.run(
+            _worker(sandbox_url, smtp_host, smtp_port, temporal_address, task_queue, database_url)
+        )
+    except TemporalUnreachable as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
 
 
 async def _worker(
@@ -331,9 +335,9 @@ async def _worker(
     task_queue: str,
     database_url: str | None,
 ) -> None:
+    client = await connect_named(address)
     store = Store.from_url(database_url)
     store.create_all()
-    client = await connect(address)
     endpoints = Endpoints.for_sandbox_at(sandbox_url, smtp_host, smtp_port)
     err.print(f"worker serving {task_queue!r} on {address}")
     try:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,12 +28,19 @@ from cobranza.integrations.http_clients import HttpCrm
 from cobranza.reconciliation.exception_resolution import (
     Resolution,
     ResolutionError,
+    check_resolution,
     exception_summary,
     resolve,
 )
 from cobranza.reconciliation.exception_tasks import DEFAULT_CRM_URL
-from cobranza.reconciliation.statement_run import Reconciliation, apply, reconcile_statement
-from cobranza.starter.temporal_env import connect
+from cobranza.reconciliation.statement_run import (
+    Reconciliation,
+    against_nothing,
+    apply,
+    reconcile_statement,
+)
+from cobranza.starter.store_snapshot import read_only_store, store_label
+from cobranza.starter.temporal_connect import TemporalUnreachable, connect_named
 from cobranza.store import money_in
 from cobranza.store.store import Store
 
@@ -146,6 +154,25 @@ def print_run(run: Reconciliation, console: Console) -> None:
         console.print(f"[red]{error}[/red]")
 
 
+@dataclass
+class StoreUsed:
+    """The store a run read, as the output names it."""
+
+    label: str
+    exists: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"url": self.label, "exists": self.exists}
+
+    def describe(self) -> str:
+        if self.exists:
+            return f"store: {self.label}"
+        return (
+            f"store: {self.label} does not exist: matched against no open invoices and "
+            "created nothing (run where `cobranza up` ran, or pass --database-url)"
+        )
+
+
 # -- commands --------------------------------------------------------------------------------
 
 DatabaseUrl = Annotated[
@@ -158,7 +185,12 @@ CrmUrl = Annotated[str, typer.Option("--crm-url", help="base URL of the CRM (def
 def reconcile(
     file: Annotated[Path, typer.Argument(help="bank statement or payment evidence file")],
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="match and print; write and signal nothing")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="match and print; write and signal nothing (no store there: matched against "
+            "no open invoices, and none is created)",
+        ),
     ] = False,
     as_json_flag: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     fmt: Annotated[
@@ -172,33 +204,57 @@ def reconcile(
     temporal_address: TemporalAddress = "127.0.0.1:7233",
     crm_url: CrmUrl = DEFAULT_CRM_URL,
 ) -> None:
-    """Match a statement against open invoices, post the matches and queue the exceptions."""
+    """Match a statement against open invoices, post the matches and queue the exceptions.
+
+    Nothing is written until the workflow service answers at --temporal-address.
+    """
     try:
         statement = load_statement(file, fmt, mapping)
     except StatementFileError as exc:
         where = f"{exc.file}:{exc.line}" if exc.line is not None else exc.file
         typer.echo(f"{where}: {exc.reason}", err=True)
         raise typer.Exit(2) from None
-    store = Store.from_url(database_url)
-    try:
-        store.create_all()
-        run = reconcile_statement(store, statement, tenant=tenant, dry_run=dry_run)
-        if not dry_run:
-            asyncio.run(_apply(store, run, temporal_address, crm_url))
-    finally:
-        store.dispose()
+    used = StoreUsed(store_label(database_url), exists=True)
+    if dry_run:
+        with read_only_store(database_url) as store:
+            used.exists = store is not None
+            run = (
+                reconcile_statement(store, statement, tenant=tenant, dry_run=True)
+                if store is not None
+                else against_nothing(statement)
+            )
+    else:
+        try:
+            run = asyncio.run(
+                _reconcile(statement, tenant, database_url, temporal_address, crm_url)
+            )
+        except TemporalUnreachable as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
     if as_json_flag:
-        sys.stdout.write(json.dumps(as_json(run), indent=2) + "\n")
+        sys.stdout.write(json.dumps({**as_json(run), "store": used.as_json()}, indent=2) + "\n")
     else:
         print_run(run, out)
+        out.print(used.describe())
     if run.errors:
         raise typer.Exit(1)
 
 
-async def _apply(store: Store, run: Reconciliation, address: str, crm_url: str) -> None:
-    client = await connect(address)
-    async with HttpCrm(crm_url) as crm:
-        await apply(store, client, crm, run)
+async def _reconcile(
+    statement: Statement, tenant: str | None, database_url: str | None, address: str, crm_url: str
+) -> Reconciliation:
+    # Connected before anything is written: lines stored by a run that then cannot reach the
+    # workflow service would count as imported on the next run.
+    client = await connect_named(address)
+    store = Store.from_url(database_url)
+    try:
+        store.create_all()
+        run = await asyncio.to_thread(reconcile_statement, store, statement, tenant=tenant)
+        async with HttpCrm(crm_url) as crm:
+            await apply(store, client, crm, run)
+    finally:
+        store.dispose()
+    return run
 
 
 exceptions_app = typer.Typer(no_args_is_help=True, help="Money a person must look at.")
@@ -250,27 +306,25 @@ def _resolve_cli(
     tenant: str | None = None,
 ) -> None:
     store = Store.from_url(database_url)
+    request: dict[str, Any] = {
+        "actor": actor,
+        "note": note,
+        "invoices": list(invoices),
+        "customer_id": customer_id,
+        "tenant": tenant,
+    }
     try:
         store.create_all()
+        # The store's answer first: "no exception 99" is the news, whether or not the workflow
+        # service is up.
+        check_resolution(store, exception_id, **request)
 
         async def go() -> Resolution:
-            try:
-                client = await connect(temporal_address)
-            except RuntimeError as exc:  # the SDK's "Failed client connect: ..."
-                raise ResolutionError("--temporal-address", f"{temporal_address}: {exc}") from None
-            return await resolve(
-                store,
-                client,
-                exception_id,
-                actor=actor,
-                note=note,
-                invoices=invoices,
-                customer_id=customer_id,
-                tenant=tenant,
-            )
+            client = await connect_named(temporal_address)
+            return await resolve(store, client, exception_id, **request)
 
         done = asyncio.run(go())
-    except ResolutionError as exc:
+    except (ResolutionError, TemporalUnreachable) as exc:
         typer.echo(f"exception {exception_id}: {exc}", err=True)
         raise typer.Exit(1) from None
     finally:

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
 from typer.testing import CliRunner
 
 from cobranza.domain.effects import InvoiceSnapshot
@@ -55,7 +56,8 @@ def test_dry_run_json_has_one_object_per_entry_and_writes_nothing(url: str) -> N
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"lines", "errors"} and data["errors"] == []
+    assert {"lines", "errors"} <= set(data) and data["errors"] == []
+    assert data["store"] == {"url": url.removeprefix("sqlite:///"), "exists": True}
     grouped, partial = data["lines"]
     assert {k: grouped[k] for k in ("amount", "currency", "booked_on", "reference")} == {
         "amount": "350.00",
@@ -73,10 +75,44 @@ def test_dry_run_json_has_one_object_per_entry_and_writes_nothing(url: str) -> N
     }
     assert partial["reference"] == "G-3" and partial["match"]["rule"] == "partial"
 
+    assert money_in_tables(url) == set()
+
+
+def money_in_tables(url: str) -> set[str]:
+    """The money-in tables the store has; reading them through money_in would create them."""
     store = Store.from_url(url)
-    assert money_in.count_entries(store) == 0
-    assert money_in.all_matches(store) == [] and money_in.exceptions(store) == []
-    store.dispose()
+    try:
+        return {t for t in inspect(store.engine).get_table_names() if t.startswith("money_in")}
+    finally:
+        store.dispose()
+
+
+def test_dry_run_without_a_store_creates_none_and_says_so(tmp_path: Path) -> None:
+    where = tmp_path / "elsewhere" / "store.db"
+    args = ["reconcile", str(STATEMENT), "--dry-run", "--database-url", f"sqlite:///{where}"]
+
+    as_json = CliRunner().invoke(app, [*args, "--json"])
+    as_table = CliRunner().invoke(app, args)
+
+    assert as_json.exit_code == 0 and as_table.exit_code == 0, as_json.output + as_table.output
+    data = json.loads(as_json.stdout)
+    assert data["store"] == {"url": str(where), "exists": False}
+    assert [line["match"] for line in data["lines"]] == [None, None]
+    assert f"{where} does not exist" in " ".join(as_table.stdout.split())
+    assert not where.parent.exists()
+
+
+def test_reconcile_without_the_workflow_service_names_it_and_writes_nothing(url: str) -> None:
+    args = ["reconcile", str(STATEMENT), "--json", "--database-url", url]
+
+    result = CliRunner().invoke(app, [*args, "--temporal-address", "127.0.0.1:9"])
+
+    assert result.exit_code == 1 and result.stdout == ""
+    [message] = result.stderr.splitlines()
+    assert message.startswith("--temporal-address: 127.0.0.1:9: cannot connect (")
+    assert money_in_tables(url) == set()
+    again = CliRunner().invoke(app, [*args, "--dry-run"])
+    assert [line["imported_before"] for line in json.loads(again.stdout)["lines"]] == [False] * 2
 
 
 def test_an_unmatched_line_has_a_null_match(url: str, tmp_path: Path) -> None:
@@ -151,10 +187,25 @@ def test_reassign_needs_invoices_or_a_customer(url: str) -> None:
 
 
 def test_resolving_without_the_workflow_service_says_where_it_looked(url: str) -> None:
-    args = ["exceptions", "confirm", "1", "--actor", "ana", "--note", "refund"]
+    store = Store.from_url(url)
+    money_in.queue_exception(store, source="statement", key="E-1", reason="no invoice matches")
+    [row] = money_in.exceptions(store)
+    store.dispose()
+    args = ["exceptions", "confirm", str(row.id), "--actor", "ana", "--note", "refund"]
     address = ["--temporal-address", "127.0.0.1:9", "--database-url", url]
 
     result = CliRunner().invoke(app, args + address)
 
     assert result.exit_code == 1
-    assert "--temporal-address: 127.0.0.1:9" in result.stderr
+    [message] = result.stderr.splitlines()
+    assert message.startswith(f"exception {row.id}: --temporal-address: 127.0.0.1:9: cannot")
+
+
+def test_resolving_an_exception_that_does_not_exist_says_so_before_connecting(url: str) -> None:
+    args = ["exceptions", "confirm", "99", "--actor", "ana", "--note", "refund"]
+    address = ["--temporal-address", "127.0.0.1:9", "--database-url", url]
+
+    result = CliRunner().invoke(app, args + address)
+
+    assert result.exit_code == 1
+    assert result.stderr == "exception 99: exception_id: no exception 99\n"
