@@ -35,6 +35,8 @@ SANDBOX_API_KEY = "sk_test_cobranza_sandbox"
 STRIPE_API_BASE = "https://api.stripe.com"
 _NETWORKS = {n.value: n for n in CardNetwork}
 _RETRYABLE_4XX = frozenset({408, 429})
+# Three-decimal currencies Stripe charges only in whole tens of the minor unit.
+CHARGED_IN_TENS = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 
 
 class StripeGateway(JsonApi):
@@ -71,8 +73,16 @@ class StripeGateway(JsonApi):
                 decline=Decline(code="no_payment_method"),
                 at=datetime.now(UTC),
             )
+        amount = request.amount
+        if amount.currency in CHARGED_IN_TENS and amount.minor % 10:
+            # Rounding would charge more, or leave less than a unit unpaid: neither is ours to do.
+            raise PermanentIntegrationError(
+                self.system,
+                f"{amount} cannot be charged exactly: Stripe takes {amount.currency} amounts in "
+                "tens of the minor unit (the third decimal must be 0)",
+            )
         form = {
-            "amount": str(request.amount.minor),
+            "amount": str(amount.minor),
             "currency": request.amount.currency.lower(),
             "customer": request.customer_id,
             "payment_method": method.method_id,

@@ -115,7 +115,7 @@ class _FormRecorder(httpx.AsyncBaseTransport):
     [
         ("1500", "JPY", "1500"),
         ("1935", "JPY", "1935"),
-        ("12.345", "KWD", "12345"),
+        ("12.340", "KWD", "12340"),
         ("1935.500", "KWD", "1935500"),
     ],
 )
@@ -132,6 +132,17 @@ async def test_L02_charge_is_sent_in_the_currencys_minor_units(
     assert (form["amount"], form["currency"]) == ([minor], [currency.lower()])
     (charge,) = book.charges()
     assert (charge.amount, charge.currency) == (int(minor), currency.lower())
+
+
+async def test_L02_a_kwd_amount_stripe_cannot_take_exactly_is_refused_before_any_call(
+    sandbox: Sandbox, book: GatewayBook
+) -> None:
+    """Stripe charges three-decimal currencies in tens of fils: 12.345 KWD is never rounded."""
+    recorder = _FormRecorder()
+    async with StripeGateway.for_sandbox(sandbox.http_url, transport=recorder) as gateway:
+        with pytest.raises(PermanentIntegrationError, match=r"12\.345 KWD cannot be charged"):
+            await gateway.charge(charge_request(minor=12_345, currency="KWD"))
+    assert recorder.forms == [] and book.charges() == []
 
 
 async def test_processing_is_its_own_status(gateway: StripeGateway) -> None:

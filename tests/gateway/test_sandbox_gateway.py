@@ -119,6 +119,7 @@ def test_without_a_key_every_request_charges(sandbox: Sandbox, book: GatewayBook
     ("form", "status", "param"),
     [
         (intent_form(amount=0), 400, "amount"),
+        (intent_form(amount=12_345) | {"currency": "kwd"}, 400, "amount"),  # Stripe: tens of fils
         (intent_form() | {"currency": "xxq"}, 400, "currency"),
         (intent_form("pm_nonexistent"), 404, None),
         ({k: v for k, v in intent_form().items() if k != "payment_method"}, 400, "payment_method"),

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 
 from cobranza.domain.errors import UnknownCurrency
 from cobranza.domain.money import normalise_currency
+from cobranza.integrations.gateway import CHARGED_IN_TENS
 from cobranza.integrations.sandbox.gateway_book import (
     DEFAULT_HOLD_S,
     IDEMPOTENCY_HEADER,
@@ -418,6 +419,15 @@ def _intent_params(params: dict[str, str]) -> dict[str, Any]:
         raise _BadRequest(
             400, "invalid_request_error", str(exc), param="currency", code="parameter_invalid"
         ) from exc
+    if currency.upper() in CHARGED_IN_TENS and int(amount) % 10:
+        raise _BadRequest(
+            400,
+            "invalid_request_error",
+            f"amounts in {currency} must end in 0 (three-decimal currencies are charged in tens "
+            f"of the minor unit), got {amount}",
+            param="amount",
+            code="parameter_invalid",
+        )
     if params.get("confirm") != "true":
         raise _BadRequest(
             400,
