@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,8 +46,31 @@ from cobranza.starter.temporal_connect import TemporalUnreachable, connect_named
 from cobranza.store import money_in
 from cobranza.store.store import Store
 
-out = Console()
-err = Console(stderr=True)
+# Off a terminal (a CI log, `> file`) rich would render 80 columns and cut dates and amounts.
+PLAIN_WIDTH = 200
+# What --format accepts: the readers' names, and the names banks and standards use for them.
+FORMAT_NAMES = ("camt", "mt940", "bai2", "ofx", "cnab240", "cnab400", "spei_cep", "cfdi", "csv")
+FORMAT_ALIASES = {"camt.053": "camt", "camt.054": "camt", "camt053": "camt", "camt054": "camt"}
+
+
+def stdout_console() -> Console:
+    """Rich on stdout: the terminal's width, else COLUMNS, else PLAIN_WIDTH."""
+    console = Console()
+    if console.is_terminal or os.environ.get("COLUMNS"):
+        return console
+    return Console(width=PLAIN_WIDTH)
+
+
+def format_name(given: str | None) -> str | None:
+    """The reader a --format value names; any other name exits 2 listing the accepted ones."""
+    if given is None:
+        return None
+    name = FORMAT_ALIASES.get(given.strip().lower(), given.strip().lower())
+    if name not in FORMAT_NAMES:
+        accepted = ", ".join([*FORMAT_NAMES, *FORMAT_ALIASES])
+        typer.echo(f"--format: {given!r} is not one of {accepted}", err=True)
+        raise typer.Exit(2)
+    return name
 
 
 def load_statement(path: Path, fmt: str | None = None, mapping: Path | None = None) -> Statement:
@@ -53,6 +78,8 @@ def load_statement(path: Path, fmt: str | None = None, mapping: Path | None = No
     # Imported here: the readers pull in lxml, satcfdi and friends only when a file is read.
     from cobranza.integrations import bank_files
 
+    if path.is_dir():
+        raise StatementFileError(str(path), None, "a directory: give one statement file")
     if not path.is_file():
         raise StatementFileError(str(path), None, "no such file")
     kwargs: dict[str, Any] = {"format": fmt}
@@ -194,7 +221,11 @@ def reconcile(
     ] = False,
     as_json_flag: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     fmt: Annotated[
-        str | None, typer.Option("--format", help="camt.053, mt940, bai2, ... (default: detect)")
+        str | None,
+        typer.Option(
+            "--format",
+            help=f"{', '.join(FORMAT_NAMES)}; camt.053 and camt.054 name camt (default: detect)",
+        ),
     ] = None,
     mapping: Annotated[
         Path | None, typer.Option("--mapping", help="column mapping YAML for a CSV file")
@@ -209,7 +240,7 @@ def reconcile(
     Nothing is written until the workflow service answers at --temporal-address.
     """
     try:
-        statement = load_statement(file, fmt, mapping)
+        statement = load_statement(file, format_name(fmt), mapping)
     except StatementFileError as exc:
         where = f"{exc.file}:{exc.line}" if exc.line is not None else exc.file
         typer.echo(f"{where}: {exc.reason}", err=True)
@@ -234,6 +265,7 @@ def reconcile(
     if as_json_flag:
         sys.stdout.write(json.dumps({**as_json(run), "store": used.as_json()}, indent=2) + "\n")
     else:
+        out = stdout_console()
         print_run(run, out)
         out.print(used.describe())
     if run.errors:
@@ -257,12 +289,23 @@ async def _reconcile(
     return run
 
 
+class StatusShown(StrEnum):
+    """The statuses `exceptions list --status` accepts; typer refuses any other, naming these."""
+
+    OPEN = money_in.EXCEPTION_OPEN
+    CONFIRMED = money_in.EXCEPTION_CONFIRMED
+    REASSIGNED = money_in.EXCEPTION_REASSIGNED
+    ALL = "all"
+
+
 exceptions_app = typer.Typer(no_args_is_help=True, help="Money a person must look at.")
 
 
 @exceptions_app.command("list")
 def list_exceptions(
-    status: Annotated[str | None, typer.Option(help="open, confirmed or reassigned")] = "open",
+    status: Annotated[
+        StatusShown, typer.Option(help="which exceptions: open, confirmed, reassigned or all")
+    ] = StatusShown.OPEN,
     as_json_flag: Annotated[bool, typer.Option("--json")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -270,7 +313,9 @@ def list_exceptions(
     store = Store.from_url(database_url)
     try:
         store.create_all()
-        rows = money_in.exceptions(store, status=status)
+        rows = money_in.exceptions(
+            store, status=None if status is StatusShown.ALL else status.value
+        )
     finally:
         store.dispose()
     now = datetime.now(UTC)
@@ -291,7 +336,7 @@ def list_exceptions(
             str(d["status"]),
             str(d["reason"]),
         )
-    out.print(table)
+    stdout_console().print(table)
 
 
 def _resolve_cli(
@@ -329,6 +374,7 @@ def _resolve_cli(
         raise typer.Exit(1) from None
     finally:
         store.dispose()
+    out = stdout_console()
     for m in done.matches:
         out.print(f"matched {m.invoice_id}: {m.amount} (payment {m.payment_id})")
     if done.unallocated is not None:

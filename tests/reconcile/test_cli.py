@@ -209,3 +209,75 @@ def test_resolving_an_exception_that_does_not_exist_says_so_before_connecting(ur
 
     assert result.exit_code == 1
     assert result.stderr == "exception 99: exception_id: no exception 99\n"
+
+
+def test_format_takes_the_names_it_advertises_and_lists_them_once_when_refusing(
+    url: str,
+) -> None:
+    args = ["reconcile", str(STATEMENT), "--dry-run", "--json", "--database-url", url]
+
+    named = CliRunner().invoke(app, [*args, "--format", "camt.053"])
+    unknown = CliRunner().invoke(app, [*args, "--format", "swift"])
+
+    assert named.exit_code == 0, named.output
+    assert unknown.exit_code == 2
+    [message] = unknown.stderr.splitlines()
+    assert message.startswith("--format: 'swift' is not one of camt, mt940,")
+    assert message.count("mt940") == 1
+
+
+def test_a_directory_is_named_as_one(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["reconcile", str(tmp_path), "--dry-run"])
+
+    assert result.exit_code == 2
+    assert result.stderr == f"{tmp_path}: a directory: give one statement file\n"
+
+
+def test_a_cfdi_invoice_is_refused_in_the_users_words() -> None:
+    ingreso = HERE.parent.parent / "fixtures" / "money_in" / "cfdi40" / "ingreso_ppd_stamped.xml"
+
+    result = CliRunner().invoke(app, ["reconcile", str(ingreso), "--dry-run"])
+
+    assert result.exit_code == 2
+    assert "TipoDeComprobante is 'I', not 'P'" in result.stderr
+    assert "payment complement" in result.stderr and "read_cfdi" not in result.stderr
+
+
+def test_exceptions_list_refuses_an_unknown_status_naming_the_accepted_ones(url: str) -> None:
+    result = CliRunner().invoke(
+        app, ["exceptions", "list", "--status", "bogus", "--database-url", url]
+    )
+
+    assert result.exit_code == 2
+    text = " ".join(result.stderr.split())
+    assert all(name in text for name in ("'bogus'", "open", "confirmed", "reassigned", "all"))
+
+
+def test_exceptions_list_all_shows_every_status(url: str) -> None:
+    store = Store.from_url(url)
+    money_in.queue_exception(store, source="statement", key="E-2", reason="no invoice matches")
+    store.dispose()
+
+    result = CliRunner().invoke(
+        app, ["exceptions", "list", "--status", "all", "--json", "--database-url", url]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert [row["key"] for row in json.loads(result.stdout)] == ["E-2"]
+
+
+def test_the_table_off_a_terminal_is_wide_enough_to_cut_nothing(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    where = "sqlite:///" + url.removeprefix("sqlite:///").replace("store.db", "none/store.db")
+
+    result = CliRunner().invoke(
+        app, ["reconcile", str(STATEMENT), "--dry-run", "--database-url", where]
+    )
+
+    assert result.exit_code == 0, result.output
+    rows = [r for r in result.stdout.splitlines() if "2026-04-20" in r]
+    assert len(rows) == 2
+    assert all("no reference to an open invoice and payer unknown" in r for r in rows)
+    assert "350.00 MXN" in rows[0] and "150.00 MXN" in rows[1]

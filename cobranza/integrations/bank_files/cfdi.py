@@ -125,8 +125,8 @@ def read_cfdi_payment(path: Path) -> Statement:
         raise StatementFileError(
             path.name,
             line_of(root),
-            f"TipoDeComprobante is {kind!r}, a payment complement is 'P' "
-            "(read an ingreso invoice with read_cfdi_invoice)",
+            f"TipoDeComprobante is {kind!r}, not 'P': only a payment complement (Pagos 2.0) "
+            "is evidence of money received; reconcile the invoice's complement instead",
         )
     pagos = (document.get("Complemento") or {}).get("Pagos")
     pago_elements = _elements(root, "Pago")
