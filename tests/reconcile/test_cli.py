@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -281,3 +283,16 @@ def test_the_table_off_a_terminal_is_wide_enough_to_cut_nothing(
     assert len(rows) == 2
     assert all("no reference to an open invoice and payer unknown" in r for r in rows)
     assert "350.00 MXN" in rows[0] and "150.00 MXN" in rows[1]
+
+
+def test_the_process_exits_1_without_the_workflow_service(url: str) -> None:
+    """In a process of its own, as a user runs it: the exit status is the command's 1, not an
+    abort at interpreter exit (the SDK's failed connect could end it with 134)."""
+    command = [sys.executable, "-m", "cobranza.starter.cli", "reconcile", str(STATEMENT)]
+    options = ["--database-url", url, "--temporal-address", "127.0.0.1:9"]
+
+    done = subprocess.run([*command, *options], capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("--temporal-address: 127.0.0.1:9: cannot connect (")
+    assert len(done.stderr.splitlines()) == 1
