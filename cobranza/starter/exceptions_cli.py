@@ -21,6 +21,7 @@ from cobranza.reconciliation.exception_resolution import (
     resolve,
 )
 from cobranza.starter.money_in_cli import DatabaseUrl, TemporalAddress, stdout_console
+from cobranza.starter.store_snapshot import no_store_there
 from cobranza.starter.temporal_connect import TemporalUnreachable, connect_named
 from cobranza.store import money_in
 from cobranza.store.store import Store
@@ -47,6 +48,10 @@ def list_exceptions(
     database_url: DatabaseUrl = None,
 ) -> None:
     """The exceptions queue, oldest first, with age in days."""
+    missing = no_store_there(database_url)
+    if missing is not None:
+        typer.echo(f"{missing}: no exceptions", err=True)
+        raise typer.Exit(1)
     store = Store.from_url(database_url)
     try:
         store.create_all()
@@ -87,6 +92,10 @@ def _resolve_cli(
     customer_id: str | None = None,
     tenant: str | None = None,
 ) -> None:
+    missing = no_store_there(database_url)
+    if missing is not None:
+        typer.echo(f"exception {exception_id}: {missing}", err=True)
+        raise typer.Exit(1)
     store = Store.from_url(database_url)
     request: dict[str, Any] = {
         "actor": actor,

@@ -32,6 +32,17 @@ def sqlite_path(url: str | None) -> Path | None:
     return Path(resolved.database)
 
 
+def no_store_there(url: str | None) -> str | None:
+    """Why there is no store to read at url (a SQLite file that does not exist), else None."""
+    path = sqlite_path(url)
+    if path is None or path.is_file():
+        return None
+    return (
+        f"store: {path.resolve()} does not exist (run where `cobranza up` ran, or pass "
+        "--database-url)"
+    )
+
+
 @contextmanager
 def read_only_store(url: str | None) -> Iterator[Store | None]:
     """The store for a dry run, or None when there is no SQLite file there (none is created).

@@ -296,3 +296,18 @@ def test_the_process_exits_1_without_the_workflow_service(url: str) -> None:
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith("--temporal-address: 127.0.0.1:9: cannot connect (")
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_exceptions_commands_name_a_missing_store_and_create_none(tmp_path: Path) -> None:
+    where = tmp_path / "elsewhere" / "store.db"
+    database = ["--database-url", f"sqlite:///{where}"]
+
+    listed = CliRunner().invoke(app, ["exceptions", "list", *database])
+    confirmed = CliRunner().invoke(
+        app, ["exceptions", "confirm", "7", "--actor", "ana", "--note", "refund", *database]
+    )
+
+    assert listed.exit_code == 1 and confirmed.exit_code == 1
+    assert listed.stderr.startswith(f"store: {where} does not exist")
+    assert confirmed.stderr.startswith(f"exception 7: store: {where} does not exist")
+    assert not where.parent.exists()
