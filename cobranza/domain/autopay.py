@@ -69,10 +69,20 @@ class AutopayState(BaseModel):
     asks_sent: int = 0
     stopped: str | None = Field(default=None, description="why no charge is planned")
     next_by_method_added: bool = False
+    last_method_added: str | None = Field(
+        default=None,
+        description="the last method_added taken (method id @ instant): a "
+        "second delivery of it changes nothing",
+    )
 
     @property
     def charges_made(self) -> int:
         return len(self.charges)
+
+
+# method_added's answer to a second delivery of the same event (a redelivered webhook, a
+# signal sent twice): the charges keep their schedule.
+DUPLICATE_METHOD = "duplicate: this method was added already at that instant"
 
 
 class Move(StrEnum):
@@ -231,8 +241,11 @@ class AutopayBook:
         Returns why the method cannot be charged, or None when a charge is planned.
         """
         s, method = self.state, event.method
+        if f"{method.method_id}@{event.added_at.isoformat()}" == s.last_method_added:
+            return DUPLICATE_METHOD
         if method.fingerprint in s.never_again:
             return f"card {method.fingerprint} was declined for good earlier: never again"
+        s.last_method_added = f"{method.method_id}@{event.added_at.isoformat()}"
         s.method = method
         s.stopped = None
         s.ask_pending = False

@@ -15,7 +15,14 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from cobranza.activities import names
-    from cobranza.domain.autopay import AutopayBook, AutopaySetup, ChargeRecord, Move, Verdict
+    from cobranza.domain.autopay import (
+        DUPLICATE_METHOD,
+        AutopayBook,
+        AutopaySetup,
+        ChargeRecord,
+        Move,
+        Verdict,
+    )
     from cobranza.domain.charges import (
         ChargeOutcome,
         ChargeRequest,
@@ -203,10 +210,14 @@ class AutopayDesk:
             return False
         now = self._event_time(event.added_at)
         refused = self.book.method_added(event, now, self.first_charge_at())
+        if refused is None:
+            what = "method_added"
+        else:
+            what = "method_duplicate" if refused == DUPLICATE_METHOD else "method_refused"
         life.add(
             TimelineKind.CHARGE_ATTEMPT,
             now,
-            event="method_added" if refused is None else "method_refused",
+            event=what,
             method=event.method.method_id,
             network=event.method.network.value,
             **({"reason": refused} if refused else {}),

@@ -583,6 +583,32 @@ async def test_L06_no_method_then_method_added_charges_at_once(rig: Rig) -> None
     assert [p.kind for p in out.postings] == ["payment"]
 
 
+async def test_the_same_method_added_twice_keeps_the_decline_schedule(rig: Rig) -> None:
+    """A payment_method_added delivered again (a redelivered webhook, a signal sent twice)
+    after the card soft-declined must not charge it again ahead of its 72-hour retry."""
+    added = local("2026-04-09", 12, MEXICO)
+    event = PaymentMethodAdded(method=VISA_CARD, added_at=added)
+    out = await run(
+        rig,
+        Case(
+            "INV-TWICE",
+            MEXICO,
+            None,
+            [declined("insufficient_funds")],
+            retry_rules=rules(soft_hours=(72,) * 10),
+            events=[
+                (added, EventKind.METHOD_ADDED, event),
+                (local("2026-04-10", 12, MEXICO), EventKind.METHOD_ADDED, event),
+            ],
+            until=local("2026-04-12", 0, MEXICO),
+        ),
+    )
+    assert [c.attempt for c in out.calls] == [1]
+    assert charge_times(out, MEXICO) == [local("2026-04-10", 10, MEXICO)]
+    seen = [e.details.get("event", "") for e in out.run.timeline]
+    assert [e for e in seen if e.startswith("method_")] == ["method_added", "method_duplicate"]
+
+
 # ---- L-07 duplicate and out-of-order webhooks on an autopay invoice -------------------------
 
 
