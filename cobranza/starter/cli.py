@@ -7,6 +7,7 @@ import contextlib
 import json
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,7 @@ from cobranza.domain.policy_file import PolicyFileError
 from cobranza.domain.segmentation_file import SegmentsFileError
 from cobranza.starter.autopay_mix import AutopayMix
 from cobranza.starter.compliance_cli import compliance_app
+from cobranza.starter.console import stdout_console
 from cobranza.starter.dataset import load_ibm_csv
 from cobranza.starter.policy_catalog import SEGMENTS_FILE, read_policy_file, segment_chooser
 from cobranza.starter.reconcile import register as register_reconcile_commands
@@ -48,7 +50,7 @@ register_api_command(app)
 register_reconcile_commands(app)
 register_subscription_commands(app)
 err = Console(stderr=True)
-out = Console()
+out = stdout_console()
 
 DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "policies" / "standard.yaml"
 
@@ -207,7 +209,8 @@ async def _simulate(
             )
             run = await simulator.run(sim)
         if is_dataset:
-            as_of = max(r.view.as_of for r in run.invoices)
+            # Up to the next whole second: the virtual clocks end a few microseconds apart.
+            as_of = _whole_second_after(max(r.view.as_of for r in run.invoices))
             tenant = sim.invoices[0].tenant
             report = build_report(stack.store, as_of=as_of, tenant=tenant)
             print_report(report, out)
@@ -224,6 +227,10 @@ async def _simulate(
                 write_report_html(report, report_html)
                 out.print(f"wrote {report_html}")
         return run
+
+
+def _whole_second_after(at: datetime) -> datetime:
+    return at if not at.microsecond else at.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def scenario_output(run: SimulationRun) -> dict[str, object]:

@@ -20,7 +20,8 @@ from cobranza.reconciliation.exception_resolution import (
     exception_summary,
     resolve,
 )
-from cobranza.starter.money_in_cli import DatabaseUrl, TemporalAddress, stdout_console
+from cobranza.starter.console import stdout_console
+from cobranza.starter.money_in_cli import DatabaseUrl, TemporalAddress
 from cobranza.starter.store_snapshot import no_store_there
 from cobranza.starter.temporal_connect import TemporalUnreachable, connect_named
 from cobranza.store import money_in

@@ -30,8 +30,9 @@ from cobranza.reconciliation.statement_run import (
     apply,
     reconcile_statement,
 )
+from cobranza.starter.console import stdout_console
 from cobranza.starter.exceptions_cli import exceptions_app
-from cobranza.starter.money_in_cli import DatabaseUrl, TemporalAddress, stdout_console
+from cobranza.starter.money_in_cli import DatabaseUrl, TemporalAddress
 from cobranza.starter.store_snapshot import read_only_store, store_label
 from cobranza.starter.temporal_connect import TemporalUnreachable, connect_named
 from cobranza.store.store import Store
