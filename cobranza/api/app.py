@@ -48,7 +48,7 @@ def build_app(
     settings: ApiSettings, ingress: Ingress, mercadopago: MercadoPagoApi | None = None
 ) -> FastAPI:
     app = FastAPI(title="cobranza ingress", docs_url="/docs", redoc_url=None)
-    app.include_router(exceptions_router(ingress.client, ingress.store))
+    app.include_router(exceptions_router(ingress.client, ingress.store, settings.support_token))
 
     @app.exception_handler(SignatureRejected)
     async def rejected(request: Request, exc: SignatureRejected) -> JSONResponse:

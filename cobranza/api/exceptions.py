@@ -1,7 +1,8 @@
 """GET /exceptions, POST /exceptions/{id}/confirm and /reassign: the money-in queue over HTTP.
 
 The same code path as `cobranza exceptions` (reconciliation/exception_resolution.py). Answers:
-200 done; 404 no such exception; 409 already resolved; 422 a field is wrong, named in the body
+200 done; 401 no or the wrong bearer token, 403 none configured (api/support_auth.py);
+404 no such exception; 409 already resolved; 422 a field is wrong, named in the body
 as {"error", "field"} (FastAPI's own 422 lists `loc` and `msg` for a malformed body).
 """
 
@@ -11,11 +12,12 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from temporalio.client import Client
 
+from cobranza.api.support_auth import support_guard
 from cobranza.reconciliation.exception_resolution import (
     Resolution,
     ResolutionError,
@@ -74,8 +76,12 @@ def _rejected(exc: ResolutionError) -> JSONResponse:
     return JSONResponse({"error": exc.reason, "field": exc.field}, status_code=exc.status)
 
 
-def exceptions_router(client: Client, store: Store) -> APIRouter:
-    router = APIRouter(prefix="/exceptions", tags=["exceptions"])
+def exceptions_router(client: Client, store: Store, support_token: str | None) -> APIRouter:
+    router = APIRouter(
+        prefix="/exceptions",
+        tags=["exceptions"],
+        dependencies=[Depends(support_guard(support_token))],
+    )
 
     @router.get("")
     async def list_exceptions(

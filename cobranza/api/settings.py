@@ -31,6 +31,8 @@ class ApiSettings:
     database_url: str | None = None
     # Where queued exceptions open their tasks; the same default as `cobranza reconcile --crm-url`.
     crm_url: str = DEFAULT_CRM_URL
+    # Bearer token of the support endpoints (/exceptions); without one they are off.
+    support_token: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -56,4 +58,5 @@ class ApiSettings:
             temporal_address=get("TEMPORAL_ADDRESS") or "127.0.0.1:7233",
             database_url=source.get("DATABASE_URL", "").strip() or None,
             crm_url=get("CRM_URL") or DEFAULT_CRM_URL,
+            support_token=get("SUPPORT_TOKEN"),
         )

@@ -17,7 +17,7 @@ from cobranza.integrations.http_clients import HttpCrm
 from cobranza.integrations.sandbox.mercadopago import SANDBOX_MERCADOPAGO_TOKEN
 from cobranza.starter.stack import Stack, local_stack
 
-from .webhook_requests import MERCADOPAGO_SECRET, STRIPE_SECRET, RunningIngress
+from .webhook_requests import MERCADOPAGO_SECRET, STRIPE_SECRET, SUPPORT_TOKEN, RunningIngress
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -37,6 +37,7 @@ async def api(stack: Stack) -> AsyncIterator[RunningIngress]:
         mercadopago_access_token=SANDBOX_MERCADOPAGO_TOKEN,
         mercadopago_api_url=stack.sandbox.http_url,
         default_tenant="webhooks",
+        support_token=SUPPORT_TOKEN,
     )
     async with httpx.AsyncClient(timeout=30) as http, HttpCrm(stack.sandbox.http_url) as crm:
         ingress = Ingress(stack.env.client, stack.store, settings.default_tenant, crm)

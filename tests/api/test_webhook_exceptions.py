@@ -25,7 +25,7 @@ from cobranza.store import money_in
 from cobranza.store.money_in import MoneyInExceptionRow
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow
 
-from .webhook_requests import STRIPE_SECRET, RunningIngress, stripe_event
+from .webhook_requests import STRIPE_SECRET, SUPPORT, RunningIngress, stripe_event
 
 
 def queued(api: RunningIngress, event_id: str) -> list[MoneyInExceptionRow]:
@@ -158,6 +158,7 @@ async def test_a_known_payers_money_holds_their_invoices_until_resolved(
     resolved = await api.http.post(
         f"{api.server.url}/exceptions/{row.id}/confirm",
         json={"actor": "ana", "reason": "paid a typo'd invoice number: refunded"},
+        headers=SUPPORT,
     )
 
     assert resolved.status_code == 200, resolved.text

@@ -29,6 +29,8 @@ from cobranza.workflows.invoice import InvoiceCollectionWorkflow, start_search_a
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 STRIPE_SECRET = "whsec_test_ingress"
 MERCADOPAGO_SECRET = "mp-test-webhook-secret"
+SUPPORT_TOKEN = "test-support-token"
+SUPPORT = {"Authorization": f"Bearer {SUPPORT_TOKEN}"}
 
 
 def stripe_fixture(event_type: str) -> dict[str, Any]:

@@ -30,12 +30,14 @@ from cobranza.workflows.invoice import InvoiceCollectionWorkflow
 from .test_end_to_end import completed, customer, invoice, reconcile, start_issued, until
 
 ISSUED = datetime(2026, 4, 1, tzinfo=UTC)
+TOKEN = "support-test-token"
 
 
 @dataclass
 class Api:
     stack: Stack
-    http: httpx.AsyncClient
+    http: httpx.AsyncClient  # carries the support token
+    url: str
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -45,9 +47,10 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
         temporal_db=None, database_url=f"sqlite:///{db}", fast_timers=True
     ) as stack:
         ingress = Ingress(stack.env.client, stack.store, "default")
-        server = ApiServer(build_app(ApiSettings(), ingress))
-        async with server, httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-            yield Api(stack=stack, http=http)
+        server = ApiServer(build_app(ApiSettings(support_token=TOKEN), ingress))
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        async with server, httpx.AsyncClient(base_url=server.url, headers=auth, timeout=30) as http:
+            yield Api(stack=stack, http=http, url=server.url)
 
 
 def transfer(entry_id: str, amount: str, payer: str) -> Statement:
@@ -217,3 +220,48 @@ async def test_a_person_pausing_over_reconciliations_hold_keeps_the_pause(api: A
     view = await held.query(InvoiceCollectionWorkflow.status)
     assert view.status is InvoiceStatus.PAUSED
     await held.terminate("test over")
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer not-the-token", f"Basic {TOKEN}"])
+async def test_support_endpoints_refuse_a_request_without_the_token(
+    api: Api, authorization: str | None
+) -> None:
+    """Nothing is listed or resolved for a caller without the token: 401, the row untouched."""
+    key = f"evt_auth_{authorization}"
+    money_in.queue_exception(
+        api.stack.store,
+        source="webhook:stripe",
+        key=key,
+        reason="unknown invoice INV-401",
+        amount=Money.parse("10.00", "MXN"),
+        tenant="auth",
+        at=datetime.now(UTC),
+    )
+    [row] = [e for e in money_in.exceptions(api.stack.store) if e.key == key]
+    headers = {} if authorization is None else {"Authorization": authorization}
+    async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=30) as stranger:
+        listed = await stranger.get("/exceptions")
+        confirmed = await stranger.post(
+            f"/exceptions/{row.id}/confirm", json={"actor": "eve", "reason": "mine now"}
+        )
+
+    for response in (listed, confirmed):
+        assert response.status_code == 401, response.text
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert "Authorization: Bearer" in response.json()["detail"]
+    [still] = [e for e in money_in.exceptions(api.stack.store) if e.key == key]
+    assert still.status == "open"
+
+
+async def test_support_endpoints_are_off_without_a_configured_token(api: Api) -> None:
+    ingress = Ingress(api.stack.env.client, api.stack.store, "default")
+    async with (
+        ApiServer(build_app(ApiSettings(), ingress)) as server,
+        httpx.AsyncClient(base_url=server.url, headers=api.http.headers, timeout=30) as http,
+    ):
+        response = await http.get("/exceptions")
+
+    assert response.status_code == 403, response.text
+    assert response.json()["detail"] == (
+        "COBRANZA_SUPPORT_TOKEN is not set: the support endpoints are off"
+    )
