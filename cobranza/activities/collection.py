@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
@@ -133,10 +134,11 @@ class CollectionActivities:
                 content_sha256=row.content_sha256,
                 duplicate=True,
             )
-        # How long after the lawful instant this attempt runs: 0 on a first attempt, the retry
-        # delays after a provider refused. Server time, so it holds in a replay of history too.
+        # How long after the lawful instant this attempt runs: the retry delays after a provider
+        # refused, and any time the task waited for a worker (none was running, or all were
+        # busy). Server time, so it holds in a replay of history too.
         info = activity.info()
-        late = info.current_attempt_scheduled_time - info.scheduled_time
+        late = max(info.started_time - info.scheduled_time, timedelta(0))
         if req.send_within is not None and late > req.send_within:
             await asyncio.to_thread(self.store.release_message, req.dedupe_key)
             raise ApplicationError(

@@ -213,9 +213,9 @@ class ContactDesk:
                 req,
                 result_type=MessageReceipt,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
-                # The law was checked for now: a provider that stays down must not carry the
-                # contact into another hour. After SEND_SLACK it fails as not sent.
-                schedule_to_close_timeout=SEND_SLACK + ACTIVITY_TIMEOUT,
+                # No schedule-to-close timeout: it would fire while an attempt may already have
+                # handed the message over, and count as not sent a contact that went out. The
+                # activity itself refuses to send once SEND_SLACK has passed (req.send_within).
                 retry_policy=RETRY,
                 summary=f"{channel.value} '{template}': {life.outstanding} outstanding",
             )

@@ -77,11 +77,15 @@ async def test_a_refused_send_frees_the_claim_so_the_retry_delivers(
     assert len(sandbox.messages()) == 1
 
 
-def late_attempt(n: int, late: timedelta) -> ActivityEnvironment:
-    """Attempt n, scheduled `late` after the first: the retries of a provider that was down."""
+def late_attempt(
+    n: int, late: timedelta, *, waited: timedelta = timedelta(0)
+) -> ActivityEnvironment:
+    """Attempt n, scheduled `late` after the first (the retries of a provider that was down),
+    started `waited` after that (no worker free to take it)."""
     env = attempt(n)
+    scheduled = env.info.scheduled_time + late
     env.info = dataclasses.replace(
-        env.info, current_attempt_scheduled_time=env.info.scheduled_time + late
+        env.info, current_attempt_scheduled_time=scheduled, started_time=scheduled + waited
     )
     return env
 
@@ -97,11 +101,24 @@ async def test_an_attempt_past_the_slack_after_its_lawful_instant_sends_nothing(
     assert activities.store.get_message(req.dedupe_key) is None  # claim freed: nothing went out
 
 
+async def test_a_first_attempt_that_waited_for_a_worker_past_the_slack_sends_nothing(
+    activities: CollectionActivities, sandbox: Sandbox
+) -> None:
+    """No worker ran for a while: the law was checked for an instant long gone."""
+    req = request(CUSTOMER, Channel.EMAIL).model_copy(update={"send_within": SEND_SLACK})
+    waited = SEND_SLACK + timedelta(seconds=1)
+    with pytest.raises(ApplicationError) as refused:
+        await late_attempt(1, timedelta(0), waited=waited).run(activities.send_message, req)
+    assert refused.value.type == SEND_WINDOW_MISSED
+    assert sandbox.messages() == []
+
+
 async def test_a_retried_send_records_when_it_really_went_out(
     activities: CollectionActivities, sandbox: Sandbox
 ) -> None:
     req = request(CUSTOMER, Channel.EMAIL).model_copy(update={"send_within": SEND_SLACK})
-    receipt = await late_attempt(3, timedelta(seconds=40)).run(activities.send_message, req)
+    late = late_attempt(3, timedelta(seconds=30), waited=timedelta(seconds=10))
+    receipt = await late.run(activities.send_message, req)
     assert receipt.sent_at == AT + timedelta(seconds=40)
     row = activities.store.get_message(req.dedupe_key)
     assert row is not None and row.status == "sent"
