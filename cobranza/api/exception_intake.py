@@ -25,9 +25,13 @@ from cobranza.integrations.http_clients import HttpCrm
 from cobranza.reconciliation.exception_tasks import open_exception_tasks, without_task
 from cobranza.reconciliation.holds import hold_customer
 from cobranza.store import money_in
+from cobranza.store.money_in import MoneyInExceptionRow
 from cobranza.store.store import Store
 
 SOURCE_PREFIX = "webhook:"
+# Rows of the backlog (tasks a CRM outage left unopened) one webhook tries besides its own; the
+# gateway waits for the answer, so the rest wait for the next webhook or `cobranza api` start.
+BACKLOG_PER_WEBHOOK = 3
 
 
 @dataclass
@@ -89,16 +93,30 @@ class ExceptionIntake:
             tenant=tenant,
             payload=payload,
         )
-        errors = await self.open_tasks()
         row = await asyncio.to_thread(money_in.exception_by_key, self.store, source, key)
         assert row is not None  # stored above, and rows are never deleted
+        errors = await self.open_tasks(first=row, backlog=BACKLOG_PER_WEBHOOK)
+        row = await asyncio.to_thread(money_in.exception_by_key, self.store, source, key)
+        assert row is not None
         held = await hold_customer(self.store, self.client, row)
         own = [e for e in errors if e.startswith(f"exception {row.id}:")]
         return Intake(row.id, row.crm_task_id, held, own)
 
-    async def open_tasks(self) -> list[str]:
-        """Open the CRM task of every open webhook exception that has none; the errors."""
+    async def open_tasks(
+        self, *, first: MoneyInExceptionRow | None = None, backlog: int | None = None
+    ) -> list[str]:
+        """Open the CRM task of `first`, then of open webhook exceptions that have none, oldest
+        first (at most `backlog` of them; all when None); the errors.
+
+        With a limit, the first refusal ends the round: someone waits on the answer.
+        """
         if self.crm is None:
             return []
-        rows = await asyncio.to_thread(without_task, self.store, SOURCE_PREFIX)
-        return await open_exception_tasks(self.store, self.crm, rows)
+        waiting = await asyncio.to_thread(without_task, self.store, SOURCE_PREFIX)
+        others = [r for r in waiting if first is None or r.id != first.id]
+        rows = ([first] if first is not None else []) + (
+            others if backlog is None else others[:backlog]
+        )
+        return await open_exception_tasks(
+            self.store, self.crm, rows, stop_at_failure=backlog is not None
+        )

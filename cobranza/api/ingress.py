@@ -19,10 +19,11 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from cobranza.api.events import EventAction, GatewayEvent
-from cobranza.api.exception_intake import ExceptionIntake
+from cobranza.api.exception_intake import BACKLOG_PER_WEBHOOK, SOURCE_PREFIX, ExceptionIntake
 from cobranza.domain.charges import PaymentMethodAdded, PaymentSettled
 from cobranza.domain.invoice import DisputeRequest, PaymentFailed, PaymentReceived
 from cobranza.integrations.http_clients import HttpCrm
+from cobranza.store import money_in
 from cobranza.store.store import Store
 from cobranza.store.webhooks import (
     EventStatus,
@@ -81,7 +82,14 @@ class Ingress:
         )
         if EventStatus(row.status).is_final:
             if row.status == EventStatus.QUEUED:
-                await self.exceptions.open_tasks()  # the CRM may have been down the first time
+                # The CRM may have been down the first time: this event's task first.
+                own = await asyncio.to_thread(
+                    money_in.exception_by_key,
+                    self.store,
+                    f"{SOURCE_PREFIX}{event.provider}",
+                    event.event_id,
+                )
+                await self.exceptions.open_tasks(first=own, backlog=BACKLOG_PER_WEBHOOK)
             return Receipt(
                 status_code=200,
                 outcome="duplicate",

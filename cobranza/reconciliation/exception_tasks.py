@@ -21,9 +21,17 @@ DEFAULT_CRM_URL = "http://127.0.0.1:8700"  # the sandbox of `cobranza up`
 
 
 async def open_exception_tasks(
-    store: Store, crm: HttpCrm, rows: Sequence[MoneyInExceptionRow]
+    store: Store,
+    crm: HttpCrm,
+    rows: Sequence[MoneyInExceptionRow],
+    *,
+    stop_at_failure: bool = False,
 ) -> list[str]:
-    """Open a task for each row that has none; the errors, one per row left without a task."""
+    """Open a task for each row that has none; the errors, one per row left without a task.
+
+    `stop_at_failure`: give up on the rest after the first refusal (a caller someone waits on:
+    a CRM that is down or hangs then costs one timeout, not one per row).
+    """
     errors = []
     for row in rows:
         if row.crm_task_id is not None or row.id is None:
@@ -41,6 +49,8 @@ async def open_exception_tasks(
             )
         except IntegrationError as exc:
             errors.append(f"exception {row.id}: CRM task not opened: {exc}")
+            if stop_at_failure:
+                break
             continue
         await asyncio.to_thread(money_in.set_crm_task, store, row.id, task_id)
     return errors

@@ -14,6 +14,7 @@ from typing import Any
 from temporalio.client import Client
 
 from cobranza.api.app import build_app
+from cobranza.api.exception_intake import BACKLOG_PER_WEBHOOK, SOURCE_PREFIX
 from cobranza.api.ingress import Ingress
 from cobranza.api.server import ApiServer
 from cobranza.api.settings import ApiSettings
@@ -21,6 +22,7 @@ from cobranza.domain.invoice import Invoice, InvoiceStatus
 from cobranza.domain.views import InvoiceView
 from cobranza.integrations.sandbox.state import CrmTaskRecord
 from cobranza.reconciliation.exception_resolution import last_pause, paused_by_reconciliation
+from cobranza.reconciliation.exception_tasks import without_task
 from cobranza.store import money_in
 from cobranza.store.money_in import MoneyInExceptionRow
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow
@@ -136,6 +138,33 @@ async def test_a_task_the_crm_refused_is_opened_with_the_next_exception(
 
     row_and_task(api, missed["id"])
     row_and_task(api, later["id"])
+
+
+async def test_one_webhook_opens_its_own_task_and_only_a_few_of_the_backlog(
+    api: RunningIngress,
+) -> None:
+    """A backlog left by a CRM outage is worked off a few rows per webhook, oldest first, so
+    the gateway's wait for an answer does not grow with the outage."""
+    missed = [
+        stripe_event("payment_intent.succeeded", invoice_id=f"EXC-BACKLOG-{n}") for n in range(6)
+    ]
+    async with crm_down(api):
+        for event in missed:
+            assert (await api.post_stripe(event)).status_code == 202
+    waiting = len(without_task(api.stack.store, SOURCE_PREFIX))
+    assert waiting >= len(missed)
+    new = stripe_event("payment_intent.succeeded", invoice_id="EXC-BACKLOG-NEW")
+
+    assert (await api.post_stripe(new)).status_code == 202
+
+    row_and_task(api, new["id"])
+    assert len(without_task(api.stack.store, SOURCE_PREFIX)) == waiting - BACKLOG_PER_WEBHOOK
+    rounds = -(-(waiting - BACKLOG_PER_WEBHOOK) // BACKLOG_PER_WEBHOOK)
+    for _ in range(rounds):  # each redelivery takes a few more
+        assert (await api.post_stripe(missed[-1])).status_code == 200
+    assert without_task(api.stack.store, SOURCE_PREFIX) == []
+    for event in missed:
+        row_and_task(api, event["id"])
 
 
 async def test_a_known_payers_money_holds_their_invoices_until_resolved(
