@@ -24,6 +24,10 @@ from cobranza.domain.charges import (
 )
 from cobranza.domain.declines import Decline, DeclineCategory, RetryRules, classify
 
+# How many method_added events an invoice remembers to know a redelivery: far more than any
+# invoice gets, and a bound on what continue-as-new carries.
+METHODS_REMEMBERED = 32
+
 # Stands for a charge that never got an answer (the activity failed for good): the gateway may
 # not have seen it, which is what a gateway error means in the decline file.
 NO_ANSWER_CODE = "processing_error"
@@ -69,10 +73,10 @@ class AutopayState(BaseModel):
     asks_sent: int = 0
     stopped: str | None = Field(default=None, description="why no charge is planned")
     next_by_method_added: bool = False
-    last_method_added: str | None = Field(
-        default=None,
-        description="the last method_added taken (method id @ instant): a "
-        "second delivery of it changes nothing",
+    methods_added: list[str] = Field(
+        default_factory=list,
+        description="the method_added events taken (method id @ instant), the latest "
+        f"{METHODS_REMEMBERED}: another delivery of one of them changes nothing",
     )
 
     @property
@@ -80,9 +84,14 @@ class AutopayState(BaseModel):
         return len(self.charges)
 
 
-# method_added's answer to a second delivery of the same event (a redelivered webhook, a
-# signal sent twice): the charges keep their schedule.
+# The answer to another delivery of a method_added taken already (a redelivered webhook, a
+# signal sent twice), even after other methods: the charges keep their schedule.
 DUPLICATE_METHOD = "duplicate: this method was added already at that instant"
+
+
+def method_key(event: PaymentMethodAdded) -> str:
+    """What tells one method_added from another: the method and the instant it was added."""
+    return f"{event.method.method_id}@{event.added_at.isoformat()}"
 
 
 class Move(StrEnum):
@@ -233,19 +242,23 @@ class AutopayBook:
         self._history_pop(record)
         return self._declined(record, decline, at, AttemptResult.DECLINED, record.at)
 
+    def repeated(self, event: PaymentMethodAdded) -> bool:
+        """Whether `event` was taken already: its redelivery should change nothing."""
+        return method_key(event) in self.state.methods_added
+
     def method_added(
         self, event: PaymentMethodAdded, at: datetime, first_charge_at: datetime
     ) -> str | None:
         """Put a new method on file and charge at once (never before the due instant).
 
-        Returns why the method cannot be charged, or None when a charge is planned.
+        Returns why the method cannot be charged, or None when a charge is planned. A repeated
+        event is taken again here: the caller asks `repeated` first (lifecycles from before
+        the redelivery rule still charge on it when they replay).
         """
         s, method = self.state, event.method
-        if f"{method.method_id}@{event.added_at.isoformat()}" == s.last_method_added:
-            return DUPLICATE_METHOD
         if method.fingerprint in s.never_again:
             return f"card {method.fingerprint} was declined for good earlier: never again"
-        s.last_method_added = f"{method.method_id}@{event.added_at.isoformat()}"
+        self._remember(method_key(event))
         s.method = method
         s.stopped = None
         s.ask_pending = False
@@ -277,6 +290,10 @@ class AutopayBook:
         return at
 
     # ---- internals -----------------------------------------------------------------------
+
+    def _remember(self, key: str) -> None:
+        seen = [k for k in self.state.methods_added if k != key] + [key]
+        self.state.methods_added = seen[-METHODS_REMEMBERED:]
 
     def _declined(
         self,

@@ -47,6 +47,8 @@ CHARGE_RETRY = RetryPolicy(
 # declined for good (a hard decline, or one only the customer can fix).
 METHOD_NEEDED_TEMPLATE = "payment_method_needed"
 METHOD_DECLINED_TEMPLATE = "payment_method_declined"
+# A payment_method_added taken already (a redelivered webhook) changes nothing from here on.
+METHOD_DEDUPE_PATCH = "autopay-method-dedupe"
 
 
 class AutopayDesk:
@@ -209,7 +211,12 @@ class AutopayDesk:
         if life.is_closed:
             return False
         now = self._event_time(event.added_at)
-        refused = self.book.method_added(event, now, self.first_charge_at())
+        refused: str | None
+        # A lifecycle that charged on a repeated event before the patch must replay that charge.
+        if self.book.repeated(event) and workflow.patched(METHOD_DEDUPE_PATCH):
+            refused = DUPLICATE_METHOD
+        else:
+            refused = self.book.method_added(event, now, self.first_charge_at())
         if refused is None:
             what = "method_added"
         else:

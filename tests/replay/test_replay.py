@@ -22,8 +22,8 @@ WORKFLOWS: dict[str, type] = {
     "RecurringBillingWorkflow": RecurringBillingWorkflow,
     "ContactGateWorkflow": ContactGateWorkflow,
 }
-# Which recorder writes histories of each type, by file-name prefix (others: record_histories.py
-# and record_autopay_histories.py).
+# Which recorder writes histories of each type, by file-name prefix (others: record_histories.py,
+# record_autopay_histories.py, record_autopay_redelivered.py).
 PREFIXES = {"subscription-": "RecurringBillingWorkflow", "contact-gate-": "ContactGateWorkflow"}
 
 

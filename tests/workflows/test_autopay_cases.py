@@ -609,6 +609,48 @@ async def test_the_same_method_added_twice_keeps_the_decline_schedule(rig: Rig) 
     assert [e for e in seen if e.startswith("method_")] == ["method_added", "method_duplicate"]
 
 
+# A second sandbox card that soft-declines every charge (insufficient funds).
+SANDBOX_VISA_IF = PaymentMethod(
+    method_id="pm_decline_insufficient_funds", fingerprint="fp-visa-if", network=CardNetwork.VISA
+)
+
+
+async def test_a_method_added_again_after_another_changes_nothing(rig: Rig) -> None:
+    """Card A, then card B, then A's event redelivered: A is not put back on file nor charged
+    again; the gateway charged each card once, as their first deliveries asked."""
+    a = PaymentMethodAdded(method=SANDBOX_VISA_51, added_at=local("2026-04-09", 12, MEXICO))
+    b = PaymentMethodAdded(method=SANDBOX_VISA_IF, added_at=local("2026-04-10", 12, MEXICO))
+    out = await run(
+        rig,
+        Case(
+            "INV-ABA",
+            MEXICO,
+            None,
+            [],
+            retry_rules=rules(soft_hours=(72,) * 10),
+            events=[
+                (a.added_at, EventKind.METHOD_ADDED, a),
+                (b.added_at, EventKind.METHOD_ADDED, b),
+                (local("2026-04-10", 14, MEXICO), EventKind.METHOD_ADDED, a),
+            ],
+            until=local("2026-04-12", 0, MEXICO),
+        ),
+    )
+    wf = out.run.invoice.workflow_id
+    assert ledger_keys(rig, out) == [f"{wf}/charge/1", f"{wf}/charge/2"]
+    customer = out.run.invoice.customer.customer_id
+    ledger = [c for c in gateway_book(rig.sandbox.state).charges() if c.customer == customer]
+    assert [c.payment_method for c in ledger] == [a.method.method_id, b.method.method_id]
+    # A at the due instant, B at once when added; the redelivery waits for B's retry.
+    assert [to_the_minute(t) for t in charge_times(out, MEXICO)] == [
+        local("2026-04-10", 10, MEXICO),
+        local("2026-04-10", 12, MEXICO),
+    ]
+    seen = [e.details.get("event", "") for e in out.run.timeline]
+    methods = ["method_added", "method_added", "method_duplicate"]
+    assert [e for e in seen if e.startswith("method_")] == methods
+
+
 # ---- L-07 duplicate and out-of-order webhooks on an autopay invoice -------------------------
 
 
