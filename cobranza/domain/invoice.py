@@ -175,6 +175,10 @@ class PaymentReceived(BaseModel):
 
 class PauseRequest(Actor):
     until: date | None = None
+    # Refused with lifecycle.ALREADY_PAUSED_REFUSAL when a pause is in place, checked in the
+    # validator itself: a caller that must never take over someone else's pause (reconciliation)
+    # cannot do it safely by querying first, since a person may pause between query and update.
+    only_if_not_paused: bool = False
 
 
 class ResumeRequest(Actor):

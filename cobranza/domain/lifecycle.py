@@ -36,6 +36,7 @@ HOLD_STATUSES = frozenset(
     }
 )
 PROCESSING_REFUSAL = "an autopay charge is processing; wait until it settles"
+ALREADY_PAUSED_REFUSAL = "invoice is paused already; this request pauses only one that is not"
 
 
 class PaymentOutcome(StrEnum):
@@ -285,6 +286,8 @@ class Lifecycle:
                 f"invoice has a promise to pay by {self.state.promise.promised_on}; "
                 "it already holds reminders until then"
             )
+        if req.only_if_not_paused and self.state.status is InvoiceStatus.PAUSED:
+            return ALREADY_PAUSED_REFUSAL
         if req.until is not None:
             today = self.local_date(at)
             if req.until <= today:

@@ -14,19 +14,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.service import RPCError
 
-from cobranza.domain.invoice import (
-    InvoiceStatus,
-    PaymentReceived,
-    ResumeRequest,
-    TimelineEntry,
-    TimelineKind,
-)
+from cobranza.domain.invoice import PaymentReceived
 from cobranza.domain.matching import OpenItem
 from cobranza.domain.money import Money
-from cobranza.reconciliation.holds import ACTOR, open_invoices_of
+
+# Re-exported: callers read a pause's owner through this module, where these used to live.
+from cobranza.reconciliation.holds import last_pause as last_pause
+from cobranza.reconciliation.holds import paused_by_reconciliation as paused_by_reconciliation
+from cobranza.reconciliation.holds import release_customer, release_owed
 from cobranza.store import money_in
 from cobranza.store.money_in import MatchRow, MoneyInExceptionRow
 from cobranza.store.store import Store
@@ -57,6 +55,9 @@ class Resolution:
     unallocated: Money | None = None
     resumed: list[str] = field(default_factory=list)
     kept_paused: list[str] = field(default_factory=list)
+    # What was left undone (a match not posted, an invoice not resumed), each with who
+    # finishes it; the exception is resolved all the same, so the caller must be told.
+    errors: list[str] = field(default_factory=list)
 
 
 def received_at(day: date) -> datetime:
@@ -103,55 +104,6 @@ async def post_matches(store: Store, client: Client) -> tuple[list[str], list[st
         await asyncio.to_thread(money_in.mark_posted, store, match.payment_id, datetime.now(UTC))
         posted.append(match.payment_id)
     return posted, errors
-
-
-def last_pause(timeline: Sequence[TimelineEntry]) -> str | None:
-    """The reason written when the invoice last became paused ("paused by <actor> ...")."""
-    for entry in reversed(timeline):
-        if entry.kind is TimelineKind.STATE_CHANGE and entry.details.get("to") == "paused":
-            return str(entry.details.get("reason", ""))
-    return None
-
-
-def paused_by_reconciliation(reason: str | None) -> bool:
-    """True for the reason lifecycle.pause writes for actor ACTOR: "paused by <actor> until"."""
-    return reason is not None and reason.startswith(
-        (f"paused by {ACTOR} until ", f"paused by {ACTOR}:")
-    )
-
-
-async def release_customer(
-    store: Store, client: Client, tenant: str | None, customer_id: str | None, why: str
-) -> tuple[list[str], list[str]]:
-    """Resume the invoices reconciliation paused once none of the customer's money waits.
-
-    Returns (resumed, kept paused because someone else paused them).
-    """
-    if customer_id is None or tenant is None:
-        return [], []
-    still_open = await asyncio.to_thread(
-        money_in.exceptions, store, status=money_in.EXCEPTION_OPEN, customer_id=customer_id
-    )
-    if any(r.tenant == tenant for r in still_open):
-        return [], []
-    resumed, kept = [], []
-    for workflow_id in await asyncio.to_thread(open_invoices_of, store, tenant, customer_id):
-        handle = client.get_workflow_handle(workflow_id)
-        try:
-            view = await handle.query(InvoiceCollectionWorkflow.status)
-            if view.status is not InvoiceStatus.PAUSED:
-                continue
-            timeline = await handle.query(InvoiceCollectionWorkflow.timeline)
-            if not paused_by_reconciliation(last_pause(timeline)):
-                kept.append(workflow_id)
-                continue
-            await handle.execute_update(
-                InvoiceCollectionWorkflow.resume, ResumeRequest(actor=ACTOR, reason=why)
-            )
-        except (WorkflowUpdateFailedError, RPCError):
-            continue
-        resumed.append(workflow_id)
-    return resumed, kept
 
 
 def _check_request(actor: str, note: str, invoices: Sequence[str], customer_id: str | None) -> None:
@@ -321,6 +273,7 @@ async def resolve(
 ) -> Resolution:
     """Confirm (neither invoices nor customer) or reassign an open exception, post what it
     matched, then lift reconciliation's holds on the customer if nothing else of theirs waits.
+    What the workflow service could not do is in `errors` and left for the next run.
 
     Store work runs in a thread: the API serves webhooks on the same event loop.
     """
@@ -334,9 +287,16 @@ async def resolve(
         customer_id=customer_id,
         tenant=tenant,
     )
-    await post_matches(store, client)
-    why = f"exception {exception_id} {done.status} by {actor}: {note}"[:500]
-    done.resumed, done.kept_paused = await release_customer(
-        store, client, row.tenant, row.customer_id, why
+    _, unposted = await post_matches(store, client)
+    done.errors.extend(
+        f"payment not posted yet ({e}); the next `cobranza reconcile` posts it" for e in unposted
     )
+    why = f"exception {exception_id} {done.status} by {actor}: {note}"[:500]
+    released = await release_customer(store, client, row.tenant, row.customer_id, why)
+    done.resumed, done.kept_paused = released.resumed, released.kept_paused
+    done.errors.extend(released.errors)
+    # Releases an earlier resolution could not finish are retried here too, not left waiting
+    # for the next reconcile run.
+    own = None if row.tenant is None or row.customer_id is None else (row.tenant, row.customer_id)
+    done.errors.extend((await release_owed(store, client, besides=own)).errors)
     return done

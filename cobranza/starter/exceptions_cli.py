@@ -130,6 +130,11 @@ def _resolve_cli(
         out.print(f"resumed {workflow_id}")
     for workflow_id in done.kept_paused:
         out.print(f"still paused (not by reconciliation): {workflow_id}")
+    for error in done.errors:
+        typer.echo(f"exception {exception_id}: {error}", err=True)
+    if done.errors:
+        # Resolved, but not all done: a script must not take it for a clean success.
+        raise typer.Exit(1)
 
 
 @exceptions_app.command("confirm")

@@ -1,9 +1,14 @@
-"""Which invoices reconciliation has already held for each money-in exception.
+"""Which invoices reconciliation has already held for each money-in exception, and which
+customers it still owes a release.
 
 Holding a payer is done invoice by invoice against the workflow service, which may fail part
 way. Each invoice decided is recorded, and the exception is marked finished once all were: a
 later run (the next reconcile, a webhook redelivery) holds only what is left, and never pauses
 again an invoice a person resumed while the exception was open.
+
+Releasing is owed from the moment an exception is resolved until every pause reconciliation
+made on the customer is lifted: the exception is already closed, so this row is the only
+thing left that says the customer must still be resumed (by the next reconcile or resolution).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import weakref
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, UniqueConstraint, select
+from sqlalchemy import Engine, UniqueConstraint, delete, select
 from sqlmodel import Field, SQLModel
 
 from cobranza.store.money_in import ensure_money_in_tables
@@ -48,6 +53,19 @@ class HoldFinishedRow(SQLModel, table=True):
     at: datetime = _instant()
 
 
+class ReleaseOwedRow(SQLModel, table=True):
+    """A customer whose money no longer waits but whose reconciliation pauses may still stand."""
+
+    __tablename__ = "money_in_releases_owed"
+    __table_args__ = (UniqueConstraint("tenant", "customer_id", name="uq_money_in_release"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str
+    customer_id: str
+    why: str
+    at: datetime = _instant()
+
+
 _created: weakref.WeakSet[Engine] = weakref.WeakSet()
 _creating = threading.Lock()
 
@@ -59,7 +77,11 @@ def ensure_hold_tables(store: Store) -> None:
     with _creating:
         if store.engine not in _created:
             ensure_money_in_tables(store)
-            tables = [ExceptionHoldRow.__table__, HoldFinishedRow.__table__]  # type: ignore[attr-defined]
+            tables = [
+                ExceptionHoldRow.__table__,  # type: ignore[attr-defined]
+                HoldFinishedRow.__table__,  # type: ignore[attr-defined]
+                ReleaseOwedRow.__table__,  # type: ignore[attr-defined]
+            ]
             SQLModel.metadata.create_all(store.engine, tables=tables)
             _created.add(store.engine)
 
@@ -102,3 +124,30 @@ def finished(store: Store, exception_ids: Iterable[int]) -> set[int]:
     with store.engine.connect() as conn:
         query = select(table.c.exception_id).where(table.c.exception_id.in_(wanted))
         return set(conn.execute(query).scalars())
+
+
+def owe_release(store: Store, tenant: str, customer_id: str, why: str) -> None:
+    """Record that the customer is to be released; the first reason given stays."""
+    ensure_hold_tables(store)
+    values = {"tenant": tenant, "customer_id": customer_id, "why": why, "at": datetime.now(UTC)}
+    with store._writing() as conn:
+        store._insert_ignoring(conn, ReleaseOwedRow, values, ["tenant", "customer_id"])
+
+
+def releases_owed(store: Store) -> list[tuple[str, str, str]]:
+    """(tenant, customer_id, why) of every release still owed, oldest first."""
+    ensure_hold_tables(store)
+    table = ReleaseOwedRow.__table__  # type: ignore[attr-defined]
+    with store.engine.connect() as conn:
+        query = select(table.c.tenant, table.c.customer_id, table.c.why).order_by(table.c.id)
+        return [(t, c, w) for t, c, w in conn.execute(query)]
+
+
+def release_done(store: Store, tenant: str, customer_id: str) -> None:
+    """Nothing of the customer's is left paused by reconciliation: no release is owed."""
+    ensure_hold_tables(store)
+    table = ReleaseOwedRow.__table__  # type: ignore[attr-defined]
+    with store._writing() as conn:
+        conn.execute(
+            delete(table).where(table.c.tenant == tenant, table.c.customer_id == customer_id)
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,7 @@ from cobranza.domain.invoice import (
     PromiseRequest,
     TimelineKind,
 )
-from cobranza.domain.lifecycle import Lifecycle, PaymentOutcome
+from cobranza.domain.lifecycle import ALREADY_PAUSED_REFUSAL, Lifecycle, PaymentOutcome
 from cobranza.domain.money import Money
 from cobranza.domain.policy import PauseRules, Policy, PromiseRules
 
@@ -352,6 +353,67 @@ def test_pause_limits(until: date | None, reason: str | None) -> None:
         assert why is None
     else:
         assert why is not None and reason in why
+
+
+def paused_by_ana() -> Lifecycle:
+    life = lifecycle()
+    life.pause(PauseRequest(actor="ana", reason="r", until=TODAY + timedelta(days=5)), at(TODAY))
+    return life
+
+
+def written_off() -> Lifecycle:
+    life = lifecycle()
+    life.write_off(at(TODAY), "uncollectable")
+    return life
+
+
+def promised() -> Lifecycle:
+    life = lifecycle()
+    life.accept_promise(
+        PromiseRequest(actor="a", reason="r", promised_on=TODAY + timedelta(days=5)), at(TODAY)
+    )
+    return life
+
+
+@pytest.mark.parametrize(
+    ("life", "only_if_not_paused", "reason"),
+    [
+        (lifecycle, False, None),
+        (lifecycle, True, None),
+        (paused_by_ana, False, None),
+        (paused_by_ana, True, ALREADY_PAUSED_REFUSAL),
+        (written_off, True, "invoice is written_off"),
+        (promised, True, "invoice has a promise to pay by 2026-04-20"),
+    ],
+    ids=[
+        "open",
+        "open-only-if-not-paused",
+        "pause-over-pause",
+        "paused-only-if-not-paused",
+        "closed-comes-first",
+        "promised-comes-first",
+    ],
+)
+def test_a_pause_only_if_not_paused_is_refused_over_someone_elses_pause(
+    life: Callable[[], Lifecycle], only_if_not_paused: bool, reason: str | None
+) -> None:
+    before = life()
+    request = PauseRequest(
+        actor="reconciliation", reason="r", only_if_not_paused=only_if_not_paused
+    )
+    why = before.why_not_pause(request, at(TODAY))
+    if reason is None:
+        assert why is None
+    else:
+        assert why is not None and why.startswith(reason)
+
+
+def test_paused_already_is_refused_with_the_first_pause_left_as_it_was() -> None:
+    life = paused_by_ana()
+    before = life.state.model_copy(deep=True)
+    request = PauseRequest(actor="reconciliation", reason="money waits", only_if_not_paused=True)
+    assert life.why_not_pause(request, at(TODAY)) == ALREADY_PAUSED_REFUSAL
+    assert life.state == before and life.state.paused_until == TODAY + timedelta(days=5)
 
 
 def test_pause_and_resume_move_the_remaining_steps_by_whole_local_days() -> None:

@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 from cobranza.domain.effects import InvoiceSnapshot
 from cobranza.domain.invoice import InvoiceStatus
 from cobranza.domain.money import Money
+from cobranza.reconciliation.exception_resolution import Resolution
+from cobranza.starter import exceptions_cli
 from cobranza.starter.cli import app
 from cobranza.store import Store, money_in
 
@@ -311,3 +313,31 @@ def test_exceptions_commands_name_a_missing_store_and_create_none(tmp_path: Path
     assert listed.stderr.startswith(f"store: {where} does not exist")
     assert confirmed.stderr.startswith(f"exception 7: store: {where} does not exist")
     assert not where.parent.exists()
+
+
+def test_resolving_with_work_left_undone_says_what_and_exits_1(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exception is resolved but an invoice could not be resumed: the command says which
+    and who finishes it, and exits 1 so a script does not take it for a clean success."""
+    store = Store.from_url(url)
+    money_in.queue_exception(store, source="statement", key="E-2", reason="no invoice matches")
+    [row] = money_in.exceptions(store)
+    store.dispose()
+    assert row.id is not None
+    undone = "customer GOMEZ (camt): invoice-camt-G-1 not resumed yet (workflow service: down)"
+
+    async def connected(address: str) -> object:
+        return object()
+
+    async def resolved(store: Store, client: object, exception_id: int, **_: object) -> Resolution:
+        return Resolution(exception_id, money_in.EXCEPTION_CONFIRMED, errors=[undone])
+
+    monkeypatch.setattr(exceptions_cli, "connect_named", connected)
+    monkeypatch.setattr(exceptions_cli, "resolve", resolved)
+    args = ["exceptions", "confirm", str(row.id), "--actor", "ana", "--note", "refund"]
+
+    result = CliRunner().invoke(app, [*args, "--database-url", url])
+
+    assert result.exit_code == 1
+    assert result.stderr == f"exception {row.id}: {undone}\n"

@@ -361,3 +361,93 @@ async def test_a_hold_the_workflow_service_failed_is_placed_by_the_next_reconcil
     assert third.errors == [] and third.held == []
     view = await handles[0].query(InvoiceCollectionWorkflow.status)
     assert view.status is InvoiceStatus.OPEN
+
+
+async def test_a_release_the_workflow_service_failed_is_made_by_the_next_reconcile(
+    stack: Stack, failing_service: Client
+) -> None:
+    """The workflow service fails while a person resolves the payer's money: the exception is
+    resolved, the answer says the invoice is not resumed yet, and the next reconcile run (the
+    same file, nothing new in it) resumes it."""
+    who = customer("release", "VEGA", "Vega Transportes")
+    issued = datetime(2026, 4, 1, tzinfo=UTC)
+    [handle] = await start_issued(stack, [invoice(who, "V-1", Money.parse("80.00", "MXN"), issued)])
+    money_in.add_customer_alias(stack.store, "release", "VEGA", kind="name", value=who.name)
+    odd = StatementLine(
+        source="vega.csv",
+        line=2,
+        entry_id="vega-1",
+        account="0001",
+        direction=Direction.CREDIT,
+        amount=Money.parse("9.90", "MXN"),
+        booked_on=issued.date() + timedelta(days=5),
+        counterparty_name="VEGA TRANSPORTES",
+    )
+    statement = Statement(source="vega.csv", format="csv", lines=(odd,))
+    run = await reconcile(stack, statement, "release")
+    assert run.held == [handle.id]
+    assert run.imported is not None
+    [row] = run.imported.exceptions
+    assert row.id is not None
+
+    done = await resolve(stack.store, failing_service, row.id, actor="ana", note="refunded")
+
+    assert done.status == money_in.EXCEPTION_CONFIRMED and done.resumed == []
+    [error] = done.errors
+    assert f"{handle.id} not resumed yet" in error and "the next reconcile" in error
+    assert (
+        money_in.exceptions(stack.store, status=money_in.EXCEPTION_OPEN, customer_id="VEGA") == []
+    )
+    assert (await handle.query(InvoiceCollectionWorkflow.status)).status is InvoiceStatus.PAUSED
+
+    again = await reconcile(stack, statement, "release")
+
+    assert again.errors == []
+    assert (await handle.query(InvoiceCollectionWorkflow.status)).status is InvoiceStatus.OPEN
+    third = await reconcile(stack, statement, "release")
+    assert third.errors == []
+    await handle.terminate("test over")
+
+
+async def test_a_release_the_workflow_service_failed_is_made_by_the_next_resolution(
+    stack: Stack, failing_service: Client
+) -> None:
+    """As above, but the next thing to run is a person resolving another payer's money."""
+    issued = datetime(2026, 4, 1, tzinfo=UTC)
+    first, second = customer("owed", "PAZ", "Paz Hermanos"), customer("owed", "RUIZ", "Ruiz SA")
+    [paz] = await start_issued(stack, [invoice(first, "P-1", Money.parse("60.00", "MXN"), issued)])
+    [ruiz] = await start_issued(
+        stack, [invoice(second, "U-1", Money.parse("70.00", "MXN"), issued)]
+    )
+    ids = []
+    for who, entry_id in ((first, "owed-1"), (second, "owed-2")):
+        money_in.add_customer_alias(
+            stack.store, "owed", who.customer_id, kind="name", value=who.name
+        )
+        line = StatementLine(
+            source="owed.csv",
+            line=2,
+            entry_id=entry_id,
+            account="0001",
+            direction=Direction.CREDIT,
+            amount=Money.parse("1.00", "MXN"),
+            booked_on=issued.date() + timedelta(days=5),
+            counterparty_name=who.name.upper(),
+        )
+        run = await reconcile(
+            stack, Statement(source="owed.csv", format="csv", lines=(line,)), "owed"
+        )
+        assert run.imported is not None
+        [row] = run.imported.exceptions
+        ids.append(row.id)
+
+    failed = await resolve(stack.store, failing_service, ids[0], actor="ana", note="refunded")
+    assert [e for e in failed.errors if "not resumed yet" in e]
+    assert (await paz.query(InvoiceCollectionWorkflow.status)).status is InvoiceStatus.PAUSED
+
+    done = await resolve(stack.store, stack.env.client, ids[1], actor="ana", note="refunded")
+
+    assert (done.resumed, done.errors) == ([ruiz.id], [])
+    for handle in (paz, ruiz):
+        assert (await handle.query(InvoiceCollectionWorkflow.status)).status is InvoiceStatus.OPEN
+        await handle.terminate("test over")

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from temporalio.client import Client, WorkflowHandle
 
 from cobranza.activities import names
 from cobranza.api.app import build_app
@@ -23,8 +24,10 @@ from cobranza.api.settings import ApiSettings
 from cobranza.domain.invoice import InvoiceStatus, PauseRequest
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Direction, Statement, StatementLine
+from cobranza.reconciliation.exception_resolution import last_pause
+from cobranza.reconciliation.holds import hold_customer
 from cobranza.starter.stack import Stack, local_stack
-from cobranza.store import money_in
+from cobranza.store import money_in, money_in_holds
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow
 
 from .test_end_to_end import completed, customer, invoice, reconcile, start_issued, until
@@ -220,6 +223,72 @@ async def test_a_person_pausing_over_reconciliations_hold_keeps_the_pause(api: A
     view = await held.query(InvoiceCollectionWorkflow.status)
     assert view.status is InvoiceStatus.PAUSED
     await held.terminate("test over")
+
+
+class PersonPausesFirst:
+    """A client on which every pause reconciliation sends lands just after a person paused the
+    same invoice: the race a status query made before the update cannot see."""
+
+    def __init__(self, client: Client, person: PauseRequest) -> None:
+        self.client, self.person = client, person
+
+    def get_workflow_handle(self, workflow_id: str) -> Any:
+        return _PausedJustBefore(self.client.get_workflow_handle(workflow_id), self.person)
+
+
+@dataclass
+class _PausedJustBefore:
+    handle: WorkflowHandle[Any, Any]
+    person: PauseRequest
+
+    async def query(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+        return await self.handle.query(query, *args, **kwargs)
+
+    async def execute_update(self, update: Any, arg: Any) -> Any:
+        await self.handle.execute_update(InvoiceCollectionWorkflow.pause, self.person)
+        return await self.handle.execute_update(update, arg)
+
+
+async def test_a_person_pausing_just_before_reconciliations_hold_keeps_the_pause(
+    api: Api,
+) -> None:
+    """A person pauses the invoice (until a date of theirs) between reconciliation's look and
+    its pause: the hold takes nothing over, and resolving the money leaves the person's pause,
+    date and all."""
+    who = customer("race", "MORA", "Mora Textiles")
+    [handle] = await start_issued(
+        api.stack, [invoice(who, "M-1", Money.parse("90.00", "MXN"), ISSUED)]
+    )
+    store = api.stack.store
+    money_in.queue_exception(
+        store,
+        source=money_in.STATEMENT_SOURCE,
+        key="race-1",
+        reason="no invoice matches",
+        amount=Money.parse("5.00", "MXN"),
+        customer_id="MORA",
+        tenant="race",
+    )
+    [row] = money_in.exceptions(store, status=money_in.EXCEPTION_OPEN, customer_id="MORA")
+    assert row.id is not None
+    view = await handle.query(InvoiceCollectionWorkflow.status)
+    until = view.as_of.date() + timedelta(days=7)
+    ana = PauseRequest(actor="ana", reason="customer in hospital", until=until)
+    ana_paused = f"paused by ana until {until}: customer in hospital"
+
+    held = await hold_customer(store, PersonPausesFirst(api.stack.env.client, ana), row)  # type: ignore[arg-type]
+
+    assert held == []
+    assert money_in_holds.decided(store, row.id) == {handle.id}
+    assert last_pause(await handle.query(InvoiceCollectionWorkflow.timeline)) == ana_paused
+    response = await api.http.post(
+        f"/exceptions/{row.id}/confirm", json={"actor": "luis", "reason": "refunded"}
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["resumed"], response.json()["kept_paused"]) == ([], [handle.id])
+    assert (await handle.query(InvoiceCollectionWorkflow.status)).status is InvoiceStatus.PAUSED
+    assert last_pause(await handle.query(InvoiceCollectionWorkflow.timeline)) == ana_paused
+    await handle.terminate("test over")
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer not-the-token", f"Basic {TOKEN}"])
