@@ -69,6 +69,7 @@ def _answer(done: Resolution) -> dict[str, Any]:
         "unallocated": None if done.unallocated is None else str(done.unallocated.to_decimal()),
         "resumed": done.resumed,
         "kept_paused": done.kept_paused,
+        "errors": done.errors,
     }
 
 

@@ -123,7 +123,7 @@ async def test_reassign_over_http_pays_the_invoice_and_resumes_the_customer(api:
     body = response.json()
     assert body["status"] == "reassigned"
     assert [(m["invoice_id"], m["amount"]) for m in body["matches"]] == [("L-1", "200.00")]
-    assert (body["resumed"], body["kept_paused"]) == ([inv.workflow_id], [])
+    assert (body["resumed"], body["kept_paused"], body["errors"]) == ([inv.workflow_id], [], [])
     await until(handle, completed(names.POST_TO_ERP))
     view = await handle.query(InvoiceCollectionWorkflow.status)
     assert (view.status, view.paid) == (InvoiceStatus.OPEN, "200.00")
