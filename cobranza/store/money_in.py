@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Engine, Index, Table, UniqueConstraint, func, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, select
 
 from cobranza.domain.invoice import CLOSED_STATUSES
@@ -183,10 +184,37 @@ def queue_exception(
 
     `at` (aware) is when it was queued, now by default; a statement import passes its own.
     """
+    values = _exception_values(
+        source=source,
+        key=key,
+        reason=reason,
+        amount=amount,
+        reference=reference,
+        customer_id=customer_id,
+        tenant=tenant,
+        payload=payload,
+        at=at or datetime.now(UTC),
+    )
+    ensure_money_in_tables(store)
+    with store._writing() as conn:
+        return _queue_in(store, conn, values)
+
+
+def _exception_values(
+    *,
+    source: str,
+    key: str,
+    reason: str,
+    amount: Money | None,
+    reference: str | None,
+    customer_id: str | None,
+    tenant: str | None,
+    payload: dict[str, Any] | None,
+    at: datetime,
+) -> dict[str, Any]:
     if not source or not key:
         raise ValueError("an exception needs a non-empty source and key")
-    ensure_money_in_tables(store)
-    values = {
+    return {
         "source": source,
         "key": key,
         "reason": reason,
@@ -197,11 +225,14 @@ def queue_exception(
         "tenant": tenant,
         "payload": dict(payload or {}),
         "status": EXCEPTION_OPEN,
-        "queued_at": at or datetime.now(UTC),
+        "queued_at": at,
         "resolution": {},
     }
-    with store._writing() as conn:
-        return store._insert_ignoring(conn, MoneyInExceptionRow, values, ["source", "key"])
+
+
+def _queue_in(store: Store, conn: Connection, values: dict[str, Any]) -> bool:
+    """Insert an exception inside the caller's transaction unless (source, key) is queued."""
+    return store._insert_ignoring(conn, MoneyInExceptionRow, values, ["source", "key"])
 
 
 def exceptions(
@@ -384,7 +415,11 @@ def matches_of(store: Store, entry_ids: Sequence[str]) -> dict[str, list[MatchRo
 
 
 def record_import(store: Store, results: Sequence[LineMatch], at: datetime) -> ImportResult:
-    """Store entries, matches and exceptions in one transaction; known entries add nothing."""
+    """Store entries, matches and exceptions in one transaction; known entries add nothing.
+
+    All of a statement's new rows land together or none do, so a run that fails part way
+    leaves the entries unknown and the next run records them, exceptions included, once.
+    """
     ensure_money_in_tables(store)
     outcome = ImportResult()
     with store._writing() as conn:
@@ -433,29 +468,29 @@ def record_import(store: Store, results: Sequence[LineMatch], at: datetime) -> I
                 }
                 if store._insert_ignoring(conn, MatchRow, values, ["payment_id"]):
                     outcome.matches.append(MatchRow(**values))
-    for r in results:
-        if r.outcome is Outcome.EXCEPTION and r.line.entry_id in outcome.new_entries:
-            queue_exception(
-                store,
-                source=STATEMENT_SOURCE,
-                key=r.line.entry_id,
-                reason=r.reason,
-                amount=r.line.amount,
-                reference=r.line.reference,
-                customer_id=r.customer_id,
-                tenant=r.tenant,
-                payload={
-                    "file": r.line.source,
-                    "line": r.line.line,
-                    "candidates": list(r.candidates),
-                },
-                at=at,
-            )
+            if r.outcome is Outcome.EXCEPTION:
+                # Same transaction as the entry: an entry stored without its exception would
+                # count as imported on the next run, and its money would reach nobody.
+                _queue_in(store, conn, _statement_exception(r, at))
     new = set(outcome.new_entries)
     outcome.exceptions = [
         row for row in exceptions(store) if row.source == STATEMENT_SOURCE and row.key in new
     ]
     return outcome
+
+
+def _statement_exception(r: LineMatch, at: datetime) -> dict[str, Any]:
+    return _exception_values(
+        source=STATEMENT_SOURCE,
+        key=r.line.entry_id,
+        reason=r.reason,
+        amount=r.line.amount,
+        reference=r.line.reference,
+        customer_id=r.customer_id,
+        tenant=r.tenant,
+        payload={"file": r.line.source, "line": r.line.line, "candidates": list(r.candidates)},
+        at=at,
+    )
 
 
 def manual_payment_id(row: MoneyInExceptionRow, invoice_id: str) -> str:
