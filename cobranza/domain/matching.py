@@ -18,9 +18,8 @@ names an open item (rule 1), then the lines that name none (rules 2 and 3) again
 still owed. So a transfer that names its invoice always wins over an earlier one that only
 fits it by amount, whatever the order the bank booked them in.
 
-Indexes by reference and by payer keep a line's work constant however many items are open;
-the commonest line (a structured reference naming one open invoice in its currency) is decided
-inline from plain columns, with the result the rules would give.
+Indexes by reference and by payer keep a line's work constant however many items are open. A
+large statement is decided by the same rules compiled over columns (matching_frames).
 """
 
 from __future__ import annotations
@@ -83,7 +82,7 @@ CONFIDENCE: dict[Rule, float] = {
 # A reference found only in free remittance text is a little weaker than a structured one;
 # a grouped payment found by amounts alone weaker still.
 TEXT_PENALTY = 0.05
-_OVERPAID = "overpayment: surplus is customer credit"
+OVERPAID = "overpayment: surplus is customer credit"
 GROUPED_BY_AMOUNT_CONFIDENCE = 0.7
 
 
@@ -381,10 +380,9 @@ class _Matcher:
         """Rules 2 and 3 for a credit line that names no open item."""
         payers = self.ix.payers(line)
         if not payers:
-            return self._exception(line, "no reference to an open invoice and payer unknown")
+            return self._exception(line, UNKNOWN_PAYER)
         if len(payers) > 1:
-            who = ", ".join(sorted(c for _, c in payers))
-            return self._exception(line, f"payer matches {len(payers)} customers: {who}")
+            return self._exception(line, several_payers(c for _, c in payers))
         (owner,) = payers
         customer = owner[1]
         currency = line.amount.currency
@@ -465,7 +463,7 @@ class _Matcher:
             credit=_money(surplus, currency) if surplus else None,
             customer_id=first.customer_id,
             tenant=first.tenant,
-            reason=_OVERPAID if surplus else "",
+            reason=OVERPAID if surplus else "",
         )
 
     def _credit_only(self, line: StatementLine, item: OpenItem, why: str) -> LineMatch:
@@ -505,6 +503,15 @@ class _Matcher:
         return next(iter(owners)) if len(owners) == 1 else None
 
 
+UNKNOWN_PAYER = "no reference to an open invoice and payer unknown"
+
+
+def several_payers(customer_ids: Iterable[str]) -> str:
+    """Why a line whose payer fits more than one customer is left to a person."""
+    who = sorted(customer_ids)
+    return f"payer matches {len(who)} customers: {', '.join(who)}"
+
+
 def subsets_summing_to(
     amounts: Sequence[int], target: int, *, limit: int = 2, budget: int = GROUP_SEARCH_STEPS
 ) -> tuple[list[tuple[int, ...]], bool]:
@@ -540,96 +547,60 @@ def subsets_summing_to(
     return found, not completed and len(found) < limit
 
 
+# From this many lines on, `fast` matching runs compiled over columns (matching_frames); below
+# it, loading polars and the compiled rules costs more than the per-line rules take.
+COMPILED_FROM = 2_000
+
+
 def match_lines(
     lines: Iterable[StatementLine], items: Sequence[OpenItem], *, fast: bool = True
 ) -> list[LineMatch]:
     """Match every line against the open items; results in booking order (then file, line).
 
     Each line's result is in the output exactly once; an entry id seen before in the same
-    input is a duplicate and changes nothing. `fast=False` runs every line through the rules
-    one by one; the default decides the commonest line (a structured reference naming exactly
-    one invoice in the line's currency that still owes money) inline, with the same result,
-    which tests/domain/test_matching_equivalence.py checks.
+    input is a duplicate and changes nothing. A large input (COMPILED_FROM lines or more) is
+    decided by the compiled rules of `matching_frames` unless `fast=False`; everything else
+    by `_Matcher`, one line at a time. tests/domain/test_matching_equivalence.py holds both
+    to the same results on any input.
     """
+    lines = list(lines)
+    if fast and len(lines) >= COMPILED_FROM:
+        from cobranza.domain.matching_frames import match_objects  # loaded only when needed
+
+        return match_objects(lines, items)
     # Only acyclic objects are made here; the cyclic collector would rescan every live line
     # and invoice again and again (a third of the time at 100,000 lines) for nothing.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        ordered = sorted(lines, key=BOOKING_ORDER)
-        return _match_in_passes(_Matcher(items), ordered, fast=fast)
+        return _match_in_passes(_Matcher(items), sorted(lines, key=BOOKING_ORDER))
     finally:
         if collecting:
             gc.enable()
 
 
 BOOKING_ORDER = attrgetter("booked_on", "source", "line", "entry_id")
-_DUPLICATE = "entry seen earlier"
-_DEBIT = "money out: reported, not matched"
-_ROUNDED = {rule: round(confidence, 2) for rule, confidence in CONFIDENCE.items()}
+DUPLICATE = "entry seen earlier"
+DEBIT = "money out: reported, not matched"
 
 
-def _match_in_passes(
-    matcher: _Matcher, ordered: list[StatementLine], *, fast: bool
-) -> list[LineMatch]:
+def _match_in_passes(matcher: _Matcher, ordered: list[StatementLine]) -> list[LineMatch]:
     """Rule 1 over every line in booking order, then rules 2 and 3 over the lines left."""
-    ix = matcher.ix
-    items = ix.items
-    by_ref = ix.by_ref
-    remaining = ix.remaining
-    currencies = ix.currency
     seen: set[str] = set()
     results: list[LineMatch | None] = []
-    append = results.append
     unnamed: list[int] = []
-    matched, credit = Outcome.MATCHED, Direction.CREDIT
-    exact, partial = Rule.EXACT_REFERENCE, Rule.PARTIAL
     for line in ordered:
-        entry_id = line.entry_id
-        if entry_id in seen:
-            append(LineMatch(line, Outcome.DUPLICATE, reason=_DUPLICATE))
+        if line.entry_id in seen:
+            results.append(LineMatch(line, Outcome.DUPLICATE, reason=DUPLICATE))
             continue
-        seen.add(entry_id)
-        if line.direction is not credit:
-            append(LineMatch(line, Outcome.DEBIT, reason=_DEBIT))
+        seen.add(line.entry_id)
+        if line.direction is not Direction.CREDIT:
+            results.append(LineMatch(line, Outcome.DEBIT, reason=DEBIT))
             continue
-        ref = line.reference
-        if fast and ref:
-            # Rule 1 as _by_reference and _single decide it when the reference names one
-            # open item in the line's currency: take what it owes, the surplus is credit.
-            # Normalising is idempotent, so a reference found as printed is found normalised.
-            hits = by_ref.get(ref) or by_ref.get(normalise_reference(ref))
-            if hits is not None and len(hits) == 1:
-                i = hits[0]
-                owed = remaining[i]
-                amount = line.amount
-                currency = amount.currency
-                if owed > 0 and currencies[i] == currency:
-                    paid = amount.minor
-                    take, rule = (paid, partial) if paid < owed else (owed, exact)
-                    remaining[i] = owed - take
-                    item = items[i]
-                    share = amount if take == paid else _money(take, currency)
-                    surplus = paid - take
-                    append(
-                        LineMatch(
-                            line,
-                            matched,
-                            rule,
-                            _ROUNDED[rule],
-                            (Allocation(item.invoice_id, item.workflow_id, item.tenant, share),),
-                            _money(surplus, currency) if surplus else None,
-                            item.customer_id,
-                            item.tenant,
-                            _OVERPAID if surplus else "",
-                        )
-                    )
-                    continue
         named = matcher.by_reference(line)
         if named is None:
             unnamed.append(len(results))
-        append(named)
+        results.append(named)
     for pos in unnamed:
-        line = ordered[pos]
-        results[pos] = matcher.by_payer(line)
+        results[pos] = matcher.by_payer(ordered[pos])
     return [r for r in results if r is not None]

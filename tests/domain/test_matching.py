@@ -15,6 +15,7 @@ from cobranza.domain.matching import (
     remittance_tokens,
     subsets_summing_to,
 )
+from cobranza.domain.matching_frames import match_objects
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Direction, StatementLine
 
@@ -192,13 +193,18 @@ def test_subset_search_finds_at_most_the_limit_and_says_when_it_gave_up() -> Non
     assert subsets_summing_to([1] * 40, 20, budget=10) == ([], True)
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_a_transfer_naming_its_invoice_wins_over_an_earlier_fit_by_amount(fast: bool) -> None:
+@pytest.mark.parametrize("engine", ["per_line", "compiled"])
+def test_a_transfer_naming_its_invoice_wins_over_an_earlier_fit_by_amount(engine: str) -> None:
     """Rule 1 runs over the whole statement before rules 2 and 3: booking order between a
     reference and an amount-only guess does not decide which one the invoice gets."""
     guess = line(1, "100.00", counterparty_name="KIJ SA DE CV", booked_on=date(2025, 3, 5))
     named = line(2, "100.00", reference="INV-1", booked_on=date(2025, 3, 20))
-    first, second = match_lines([guess, named], [item("INV-1", "100.00")], fast=fast)
+    statement, items = [guess, named], [item("INV-1", "100.00")]
+    first, second = (
+        match_lines(statement, items, fast=False)
+        if engine == "per_line"
+        else match_objects(statement, items)
+    )
     assert (first.line, second.line) == (guess, named)
     assert second.rule is Rule.EXACT_REFERENCE and allocations(second) == [("INV-1", "100.00")]
     assert first.outcome is Outcome.EXCEPTION and first.allocations == ()

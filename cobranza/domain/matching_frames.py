@@ -1,0 +1,494 @@
+"""Matching at statement scale: lines and open items as polars frames, the rules compiled.
+
+`match_frames` gives what `matching.match_lines(..., fast=False)` gives, as frames. Polars
+turns every string into an integer the way the per-line rules read it (references normalised
+and looked up in the same order, remittance tokens on word boundaries, payers by account
+first, then by name), and `matching_kernel.decide` runs the rules over those integers in
+booking order. tests/domain/test_matching_equivalence.py holds both to the same decisions.
+
+Strings are normalised by polars where they are ASCII; the few that are not go through the
+very functions the per-line rules use, so both read every reference and name alike.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from cobranza.domain import matching_kernel as kernel
+from cobranza.domain.matching import (
+    CONFIDENCE,
+    DATE_WINDOW_AFTER_DUE,
+    DATE_WINDOW_BEFORE_ISSUE,
+    DEBIT,
+    DUPLICATE,
+    GROUP_SEARCH_ITEMS,
+    GROUP_SEARCH_STEPS,
+    GROUPED_BY_AMOUNT_CONFIDENCE,
+    OVERPAID,
+    TEXT_PENALTY,
+    UNKNOWN_PAYER,
+    Allocation,
+    LineMatch,
+    OpenItem,
+    Outcome,
+    Rule,
+    several_payers,
+)
+from cobranza.domain.matching_keys import in_booking_order, payers_of, reference_hits
+from cobranza.domain.money import Money
+from cobranza.domain.statements import StatementLine
+
+LINE_SCHEMA: pl.Schema = pl.Schema(
+    {
+        "source": pl.String(),
+        "line": pl.Int64(),
+        "entry_id": pl.String(),
+        "direction": pl.String(),  # "credit" or "debit"
+        "amount": pl.Int64(),  # minor units, positive
+        "currency": pl.String(),
+        "booked_on": pl.Date(),
+        "reference": pl.String(),
+        "references": pl.List(pl.String()),
+        "remittance": pl.String(),
+        "counterparty_name": pl.String(),
+        "counterparty_account": pl.String(),
+    }
+)
+ITEM_SCHEMA: pl.Schema = pl.Schema(
+    {
+        "tenant": pl.String(),
+        "invoice_id": pl.String(),
+        "workflow_id": pl.String(),
+        "customer_id": pl.String(),
+        "customer_names": pl.List(pl.String()),
+        "customer_accounts": pl.List(pl.String()),
+        "outstanding": pl.Int64(),  # minor units
+        "currency": pl.String(),
+        "issued_on": pl.Date(),
+        "due_on": pl.Date(),
+        "references": pl.List(pl.String()),
+    }
+)
+
+_OUTCOMES = [Outcome.MATCHED, Outcome.CREDITED, Outcome.EXCEPTION, Outcome.DEBIT, Outcome.DUPLICATE]
+_RULES = [Rule.EXACT_REFERENCE, Rule.PARTIAL, Rule.GROUPED, Rule.AMOUNT_CUSTOMER, Rule.OVERPAYMENT]
+_CONSTANT_REASONS = {
+    kernel.NO_REASON: "",
+    kernel.SEEN_EARLIER: DUPLICATE,
+    kernel.MONEY_OUT: DEBIT,
+    kernel.OVERPAID: OVERPAID,
+    kernel.SETTLED_GROUP: "referenced invoices are settled: all of it is customer credit",
+    kernel.UNKNOWN_PAYER: UNKNOWN_PAYER,
+}
+
+
+def _confidences() -> np.ndarray:
+    """Each confidence as the rules compute and round it, indexed by matching_kernel.C_*."""
+    exact, partial, grouped = (
+        CONFIDENCE[r] for r in (Rule.EXACT_REFERENCE, Rule.PARTIAL, Rule.GROUPED)
+    )
+    values = [
+        round(exact, 2),
+        round(exact - TEXT_PENALTY, 2),
+        round(partial, 2),
+        round(partial - TEXT_PENALTY, 2),
+        round(grouped, 2),
+        round(grouped - TEXT_PENALTY, 2),
+        round(CONFIDENCE[Rule.AMOUNT_CUSTOMER], 2),
+        round(GROUPED_BY_AMOUNT_CONFIDENCE, 2),
+        CONFIDENCE[Rule.OVERPAYMENT],  # a credit is not rounded
+    ]
+    return np.array(values, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class MatchedFrames:
+    """What became of each line, as frames; `row` is the line's position in the input.
+
+    lines: one row per line in booking order (row, outcome, rule, confidence, credit,
+      currency, tenant, customer_id, reason); amounts in the line's minor units.
+    allocations: (row, invoice_id, workflow_id, tenant, amount), in the order allocated.
+    candidates: (row, invoice_id): the invoices an exception or a credit names, in order.
+    """
+
+    lines: pl.DataFrame
+    allocations: pl.DataFrame
+    candidates: pl.DataFrame
+
+
+def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
+    """Match a frame of lines (LINE_SCHEMA) against a frame of open items (ITEM_SCHEMA)."""
+    lines = lines.select(list(LINE_SCHEMA)).cast(LINE_SCHEMA)
+    items = items.select(list(ITEM_SCHEMA)).cast(ITEM_SCHEMA).with_row_index("item")
+    ordered = in_booking_order(lines)
+    n = ordered.height
+    active = ordered.filter(pl.col("kind") == kernel.ACTIVE)
+    hits, from_text = reference_hits(active, items, n)
+    owners = (
+        items.group_by("tenant", "customer_id", maintain_order=True)
+        .agg("item")
+        .with_row_index("owner")
+    )
+    item_owner = np.empty(items.height, dtype=np.int64)
+    exploded = owners.select("owner", "item").explode("item")
+    item_owner[_ints(exploded.get_column("item"))] = _ints(exploded.get_column("owner"))
+    every_currency = pl.concat([ordered.get_column("currency"), items.get_column("currency")])
+    codes = {c: k for k, c in enumerate(every_currency.unique().to_list())}
+    line_currency = ordered.get_column("currency").replace_strict(codes, return_dtype=pl.Int64)
+    item_currency = items.get_column("currency").replace_strict(codes, return_dtype=pl.Int64)
+    unnamed = active.join(hits.select("pos").unique(), on="pos", how="anti")
+    payers = payers_of(unnamed, items.with_columns(owner=pl.Series(item_owner)))
+    payer_count = np.zeros(n, dtype=np.int64)
+    payer_owner = np.full(n, -1, dtype=np.int64)
+    counted = payers.group_by("pos").agg(payers=pl.len(), owner=pl.col("owner").first())
+    at = _ints(counted.get_column("pos"))
+    payer_count[at] = _ints(counted.get_column("payers"))
+    payer_owner[at] = _ints(counted.get_column("owner"))
+    groups = _Groups(item_owner, _ints(item_currency), len(codes))
+    line_group = groups.of(payer_owner, _ints(line_currency), payer_count == 1)
+    by_due = groups.by_due_date(items, np.unique(line_group[line_group >= 0]))
+    hit_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(_ints(hits.get_column("pos")), minlength=n), out=hit_ptr[1:])
+    out = kernel.decide(
+        _ints(ordered.get_column("kind")).astype(np.int8),
+        _ints(ordered.get_column("amount")),
+        _ints(line_currency),
+        _ints(ordered.get_column("booked_on")),
+        hit_ptr,
+        _ints(hits.get_column("item")),
+        from_text,
+        payer_count,
+        payer_owner,
+        line_group,
+        _ints(items.get_column("outstanding")),
+        _ints(item_currency),
+        item_owner,
+        _ints(items.get_column("issued_on")),
+        _ints(items.get_column("due_on")),
+        groups.ptr,
+        groups.items,
+        by_due,
+        _confidences(),
+        DATE_WINDOW_BEFORE_ISSUE.days,
+        DATE_WINDOW_AFTER_DUE.days,
+        GROUP_SEARCH_ITEMS,
+        GROUP_SEARCH_STEPS,
+    )
+    return _results(ordered, items, owners.drop("item"), payers, out)
+
+
+def _ints(column: pl.Series) -> np.ndarray:
+    """A column without nulls as int64 (dates as day numbers), whatever its length."""
+    return column.cast(pl.Int64).to_numpy().astype(np.int64, copy=False)
+
+
+class _Groups:
+    """A customer's items in one currency: a contiguous range each, in input order inside."""
+
+    def __init__(self, item_owner: np.ndarray, item_currency: np.ndarray, currencies: int) -> None:
+        self.currencies = max(currencies, 1)
+        key = item_owner * self.currencies + item_currency
+        self.keys, self.of_item = np.unique(key, return_inverse=True)
+        self.items = np.argsort(self.of_item, kind="stable").astype(np.int64)
+        self.ptr = np.zeros(self.keys.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.of_item, minlength=self.keys.shape[0]), out=self.ptr[1:])
+
+    def of(self, owner: np.ndarray, currency: np.ndarray, known: np.ndarray) -> np.ndarray:
+        """The group of each (owner, currency) where `known`; -1 where not, or no such group."""
+        if self.keys.shape[0] == 0:
+            return np.full(owner.shape[0], -1, dtype=np.int64)
+        key = owner * self.currencies + currency
+        at = np.searchsorted(self.keys, key).clip(max=self.keys.shape[0] - 1)
+        return np.where(known & (self.keys[at] == key), at, -1).astype(np.int64)
+
+    def by_due_date(self, items: pl.DataFrame, wanted: np.ndarray) -> np.ndarray:
+        """The positions of `items`, with the wanted groups' ranges in `Matcher.by_due_date`'s
+        order (due date, then invoice id): the only groups a grouped-by-amount search opens."""
+        order = self.items.copy()
+        if wanted.shape[0] == 0:
+            return order
+        needed = np.zeros(self.keys.shape[0], dtype=np.bool_)
+        needed[wanted] = True
+        positions = np.flatnonzero(needed[self.of_item[self.items]])
+        subset = self.items[positions]
+        order[positions] = (
+            items.select("item", "due_on", "invoice_id")
+            .gather(subset)
+            .with_columns(group=pl.Series(self.of_item[subset]))
+            .sort("group", "due_on", "invoice_id", "item")
+            .get_column("item")
+            .to_numpy()
+        )
+        return order
+
+
+# -- integers back to results ---------------------------------------------------------------
+
+
+def _results(
+    ordered: pl.DataFrame,
+    items: pl.DataFrame,
+    owners: pl.DataFrame,
+    payers: pl.DataFrame,
+    out: tuple[Any, ...],
+) -> MatchedFrames:
+    outcome, rule, confidence, credit, why, owner, count, owed, allocs, n_alloc, named, n_named = (
+        out
+    )
+    rows = ordered.get_column("row")
+    invoice_ids = items.get_column("invoice_id")
+    allocations = pl.DataFrame(
+        {
+            "row": rows.gather(allocs[:n_alloc, 0]),
+            "invoice_id": invoice_ids.gather(allocs[:n_alloc, 1]),
+            "workflow_id": items.get_column("workflow_id").gather(allocs[:n_alloc, 1]),
+            "tenant": items.get_column("tenant").gather(allocs[:n_alloc, 1]),
+            "amount": allocs[:n_alloc, 2],
+        }
+    )
+    candidates = pl.DataFrame(
+        {
+            "pos": named[:n_named, 0],
+            "row": rows.gather(named[:n_named, 0]),
+            "invoice_id": invoice_ids.gather(named[:n_named, 1]),
+            "item": named[:n_named, 1],
+        }
+    )
+    reasons = pl.Series("why", why).replace_strict(
+        _CONSTANT_REASONS, default=None, return_dtype=pl.String
+    )
+    worded = _worded(ordered, items, owners, payers, candidates, why, owner, count, owed)
+    if worded:
+        at = list(worded)
+        reasons = reasons.scatter(at, pl.Series([worded[p] for p in at], dtype=pl.String))
+    lines = (
+        ordered.select("row", "currency")
+        .with_columns(
+            outcome=pl.Series(outcome).replace_strict(
+                {k: o.value for k, o in enumerate(_OUTCOMES)}, return_dtype=pl.String
+            ),
+            rule=pl.Series(rule).replace_strict(
+                {k: r.value for k, r in enumerate(_RULES)}, default=None, return_dtype=pl.String
+            ),
+            confidence=pl.Series(confidence),
+            credit=pl.when(pl.Series(credit) >= 0).then(pl.Series(credit)),
+            owner=pl.Series(owner),
+            reason=reasons,
+        )
+        .join(owners.with_columns(pl.col("owner").cast(pl.Int64)), on="owner", how="left")
+        .select(
+            "row",
+            "outcome",
+            "rule",
+            "confidence",
+            "credit",
+            "currency",
+            "tenant",
+            "customer_id",
+            "reason",
+        )
+    )
+    return MatchedFrames(lines, allocations, candidates.select("row", "invoice_id"))
+
+
+def _worded(
+    ordered: pl.DataFrame,
+    items: pl.DataFrame,
+    owners: pl.DataFrame,
+    payers: pl.DataFrame,
+    candidates: pl.DataFrame,
+    why: np.ndarray,
+    owner: np.ndarray,
+    count: np.ndarray,
+    owed: np.ndarray,
+) -> dict[int, str]:
+    """The reasons that name invoices, customers or amounts, by position in booking order."""
+    positions = np.flatnonzero(~np.isin(why, list(_CONSTANT_REASONS)))
+    if positions.shape[0] == 0:
+        return {}
+    amounts = ordered.get_column("amount").gather(positions).to_list()
+    currencies = ordered.get_column("currency").gather(positions).to_list()
+    customer_of = owners.get_column("customer_id").to_list()
+    item_currency = items.get_column("currency")
+    named: dict[int, list[tuple[str, str]]] = {}
+    wanted = candidates.filter(pl.col("pos").is_in(positions.tolist()))
+    for pos, invoice, cur in zip(
+        wanted.get_column("pos").to_list(),
+        wanted.get_column("invoice_id").to_list(),
+        item_currency.gather(wanted.get_column("item")).to_list(),
+        strict=True,
+    ):
+        named.setdefault(pos, []).append((invoice, cur))
+    several = payers.filter(pl.col("pos").is_in(positions.tolist()))
+    payer_names: dict[int, list[str]] = {}
+    for pos, who in several.iter_rows():
+        payer_names.setdefault(pos, []).append(customer_of[who])
+    worded = {}
+    for pos, paid, currency in zip(positions.tolist(), amounts, currencies, strict=True):
+        money = Money.model_construct(minor=paid, currency=currency)
+        invoices = [inv for inv, _ in named.get(pos, [])]
+        customer = customer_of[owner[pos]] if owner[pos] >= 0 else ""
+        code = why[pos]
+        if code == kernel.SETTLED_ONE:
+            text = f"{invoices[0]} is already settled: all of it is customer credit"
+        elif code == kernel.CURRENCY_MISMATCH:
+            found = ", ".join(f"{inv} in {cur}" for inv, cur in named[pos])
+            text = f"currency mismatch: {currency} line, invoices {found}"
+        elif code == kernel.MANY_CUSTOMERS:
+            text = f"references invoices of {count[pos]} customers: {', '.join(invoices)}"
+        elif code == kernel.GROUP_SHORT:
+            owing = Money.model_construct(minor=int(owed[pos]), currency=currency)
+            text = (
+                f"pays {money} of {count[pos]} referenced invoices owing {owing}: "
+                "which one is short?"
+            )
+        elif code == kernel.SEVERAL_PAYERS:
+            text = several_payers(payer_names[pos])
+        elif code == kernel.EXACT_AMBIGUOUS:
+            text = f"{count[pos]} open invoices of {customer} owe exactly {money}"
+        elif code == kernel.SEVERAL_SETS:
+            text = f"several sets of {customer}'s open invoices sum to {money}"
+        else:
+            gave_up = (
+                "search gave up"
+                if code == kernel.SEARCH_GAVE_UP
+                else ("no open invoice or set of them")
+            )
+            text = f"payer {customer} known but {gave_up} matches {money}"
+        worded[pos] = text
+    return worded
+
+
+# -- the same, from and to the domain's objects ---------------------------------------------
+
+
+def lines_frame(lines: Sequence[StatementLine]) -> pl.DataFrame:
+    """The columns the engine reads, one row per line, in the input's order."""
+    return pl.DataFrame(
+        {
+            "source": [ln.source for ln in lines],
+            "line": [ln.line for ln in lines],
+            "entry_id": [ln.entry_id for ln in lines],
+            "direction": [ln.direction.value for ln in lines],
+            "amount": [ln.amount.minor for ln in lines],
+            "currency": [ln.amount.currency for ln in lines],
+            "booked_on": _dates([ln.booked_on for ln in lines]),
+            "reference": [ln.reference for ln in lines],
+            "references": _lists([ln.references for ln in lines]),
+            "remittance": [ln.remittance for ln in lines],
+            "counterparty_name": [ln.counterparty_name for ln in lines],
+            "counterparty_account": [ln.counterparty_account for ln in lines],
+        },
+        schema=LINE_SCHEMA,
+    )
+
+
+def items_frame(items: Sequence[OpenItem]) -> pl.DataFrame:
+    """The columns the engine reads, one row per open item, in the input's order."""
+    return pl.DataFrame(
+        {
+            "tenant": [i.tenant for i in items],
+            "invoice_id": [i.invoice_id for i in items],
+            "workflow_id": [i.workflow_id for i in items],
+            "customer_id": [i.customer_id for i in items],
+            "customer_names": _lists([i.customer_names for i in items]),
+            "customer_accounts": _lists([i.customer_accounts for i in items]),
+            "outstanding": [i.outstanding.minor for i in items],
+            "currency": [i.outstanding.currency for i in items],
+            "issued_on": _dates([i.issued_on for i in items]),
+            "due_on": _dates([i.due_on for i in items]),
+            "references": _lists([i.references for i in items]),
+        },
+        schema=ITEM_SCHEMA,
+    )
+
+
+_EPOCH = date(1970, 1, 1).toordinal()
+_JOIN = "\x1f"  # unit separator: joins each tuple into one string, split again by polars
+
+
+def _dates(values: list[date]) -> pl.Series:
+    # Day numbers: polars reads Python ints far faster than date objects.
+    return pl.Series([d.toordinal() - _EPOCH for d in values], dtype=pl.Int32).cast(pl.Date)
+
+
+def _lists(values: list[tuple[str, ...]]) -> pl.Series:
+    """Tuples of strings as a list column; polars builds one from Python lists slowly, so
+    each tuple is joined into one string and split back, unless a string holds the joint."""
+    if any(_JOIN in text for group in values for text in group):
+        return pl.Series([list(group) for group in values], dtype=pl.List(pl.String))
+    joined = pl.Series([_JOIN.join(group) if group else None for group in values], dtype=pl.String)
+    return (
+        pl.select(
+            pl.when(joined.is_null())
+            .then(pl.lit([], dtype=pl.List(pl.String)))
+            .otherwise(joined.str.split(_JOIN))
+        )
+        .to_series()
+        .alias("")
+    )
+
+
+def match_objects(lines: Sequence[StatementLine], items: Sequence[OpenItem]) -> list[LineMatch]:
+    """`match_frames` from and to the domain's objects: what `match_lines` gives."""
+    return as_line_matches(match_frames(lines_frame(lines), items_frame(items)), lines)
+
+
+def as_line_matches(matched: MatchedFrames, lines: Sequence[StatementLine]) -> list[LineMatch]:
+    """The frames as `LineMatch` objects of the lines they were made from, in booking order."""
+    # Only acyclic objects are made here; the cyclic collector would rescan all of them
+    # again and again as they are made, for nothing.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _line_matches(matched, lines)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _line_matches(matched: MatchedFrames, lines: Sequence[StatementLine]) -> list[LineMatch]:
+    allocated: dict[int, list[Allocation]] = {}
+    columns = matched.allocations.get_columns()
+    for row, invoice, workflow, tenant, minor in zip(*(c.to_list() for c in columns), strict=True):
+        amount = lines[row].amount
+        share = amount if minor == amount.minor else _money(minor, amount.currency)
+        shares = allocated.get(row)
+        if shares is None:
+            allocated[row] = [Allocation(invoice, workflow, tenant, share)]
+        else:
+            shares.append(Allocation(invoice, workflow, tenant, share))
+    named: dict[int, list[str]] = {}
+    for row, invoice in zip(*(c.to_list() for c in matched.candidates.get_columns()), strict=True):
+        named.setdefault(row, []).append(invoice)
+    outcomes = {o.value: o for o in Outcome}
+    rules: dict[str | None, Rule | None] = {None: None, **{r.value: r for r in Rule}}
+    none: tuple[Any, ...] = ()
+    return [
+        LineMatch(
+            lines[row],
+            outcomes[outcome],
+            rules[rule],
+            confidence,
+            tuple(allocated[row]) if row in allocated else none,
+            None if credit is None else _money(credit, currency),
+            customer,
+            tenant,
+            reason,
+            tuple(named[row]) if row in named else none,
+        )
+        for row, outcome, rule, confidence, credit, currency, tenant, customer, reason in zip(
+            *(c.to_list() for c in matched.lines.get_columns()), strict=True
+        )
+    ]
+
+
+def _money(minor: int, currency: str) -> Money:
+    return Money.model_construct(minor=minor, currency=currency)
