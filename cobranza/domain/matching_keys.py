@@ -58,13 +58,15 @@ def reference_hits(
     else its other references then its remittance tokens, each in input order of the items),
     and for each line whether its hits came from that second, weaker look."""
     keys = _item_keys(items)
-    given = active.filter(pl.col("reference").is_not_null() & (pl.col("reference") != ""))
+    # A missing reference stays null and an empty one normalises to "": neither is a key.
     strong = (
-        _normalised(given.select("pos", key="reference"), normalise_reference, _ref_expr)
+        _normalised(active.select("pos", key="reference"), normalise_reference, _ref_expr)
         .join(keys, on="key", how="inner")
         .select("pos", "item", order=pl.lit(0, dtype=pl.Int64))
     )
-    rest = active.join(strong.select("pos").unique(), on="pos", how="anti")
+    named = np.zeros(n, dtype=np.bool_)
+    named[strong.get_column("pos").to_numpy()] = True
+    rest = active.filter(~pl.Series(named).gather(active.get_column("pos")))
     weak_keys = pl.concat(
         [_listed_references(rest), _remittance_tokens(rest)], how="vertical_relaxed"
     )
@@ -143,11 +145,8 @@ def payers_of(unnamed: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
     accounts = unnamed.select("pos", key="counterparty_account").filter(given)
     found = [pl.DataFrame(schema={"pos": pl.UInt32, "owner": pl.Int64})]
     if accounts.height:
-        known = _normalised(
-            items.select("owner", key="customer_accounts").explode("key").drop_nulls("key"),
-            normalise_reference,
-            _ref_expr,
-        ).unique()
+        printed = items.select("owner", key="customer_accounts").explode("key").drop_nulls("key")
+        known = _normalised(printed.unique(), normalise_reference, _ref_expr).unique()
         found.append(
             _normalised(accounts, normalise_reference, _ref_expr)
             .join(known, on="key", how="inner")
@@ -160,11 +159,9 @@ def payers_of(unnamed: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
         .filter(given)
     )
     if names.height:
-        known = _normalised(
-            items.select("owner", key="customer_names").explode("key").drop_nulls("key"),
-            normalise_name,
-            _name_expr,
-        ).unique()
+        # A customer's invoices mostly carry the same names: normalise each once.
+        spelled = items.select("owner", key="customer_names").explode("key").drop_nulls("key")
+        known = _normalised(spelled.unique(), normalise_name, _name_expr).unique()
         found.append(
             _normalised(names, normalise_name, _name_expr)
             .join(known, on="key", how="inner")
