@@ -25,6 +25,7 @@ from cobranza.starter.autopay_mix import AutopayMix
 from cobranza.starter.compliance_cli import compliance_app
 from cobranza.starter.console import stdout_console
 from cobranza.starter.dataset import load_ibm_csv
+from cobranza.starter.payers_cli import register as register_payer_commands
 from cobranza.starter.policy_catalog import SEGMENTS_FILE, read_policy_file, segment_chooser
 from cobranza.starter.reconcile import register as register_reconcile_commands
 from cobranza.starter.scenario import load_scenario
@@ -49,6 +50,7 @@ app.add_typer(compliance_app, name="compliance")
 register_api_command(app)
 register_reconcile_commands(app)
 register_subscription_commands(app)
+register_payer_commands(app)
 err = Console(stderr=True)
 out = stdout_console()
 

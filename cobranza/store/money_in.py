@@ -293,24 +293,33 @@ def resolve_exception(
 # -- references and aliases ------------------------------------------------------------------
 
 
-def add_invoice_references(store: Store, workflow_id: str, references: Iterable[str]) -> None:
-    """Remember what else an invoice may be paid by (its CFDI UUID, a creditor reference)."""
+def add_invoice_references(store: Store, workflow_id: str, references: Iterable[str]) -> list[str]:
+    """Remember what else an invoice may be paid by (its CFDI UUID, a creditor reference).
+
+    Returns the references that were new; one already known is left as it is.
+    """
     ensure_money_in_tables(store)
-    rows = [{"workflow_id": workflow_id, "reference": r} for r in dict.fromkeys(references) if r]
-    if rows:
-        with store._writing() as conn:
-            store._insert_ignoring(conn, InvoiceReferenceRow, rows, ["workflow_id", "reference"])
+    added = []
+    with store._writing() as conn:
+        for reference in dict.fromkeys(r for r in references if r):
+            row = {"workflow_id": workflow_id, "reference": reference}
+            if store._insert_ignoring(conn, InvoiceReferenceRow, row, ["workflow_id", "reference"]):
+                added.append(reference)
+    return added
 
 
 def add_customer_alias(
     store: Store, tenant: str, customer_id: str, *, kind: str, value: str
-) -> None:
+) -> bool:
+    """Remember a name or account the customer pays from; True when it was new."""
     if kind not in ("name", "account"):
         raise ValueError(f"alias kind must be 'name' or 'account', not {kind!r}")
+    if not value:
+        raise ValueError(f"a customer's {kind} must not be empty")
     ensure_money_in_tables(store)
     values = {"tenant": tenant, "customer_id": customer_id, "kind": kind, "value": value}
     with store._writing() as conn:
-        store._insert_ignoring(
+        return store._insert_ignoring(
             conn, CustomerAliasRow, values, ["tenant", "customer_id", "kind", "value"]
         )
 
