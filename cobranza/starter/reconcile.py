@@ -221,6 +221,9 @@ def reconcile(
     except StatementFileError as exc:
         where = f"{exc.file}:{exc.line}" if exc.line is not None else exc.file
         typer.echo(f"{where}: {exc.reason}", err=True)
+        if as_json_flag:  # a script reading stdout learns why, not just that nothing came
+            failed = {"lines": [], "errors": [f"{where}: {exc.reason}"], "store": None}
+            sys.stdout.write(json.dumps(failed, indent=2) + "\n")
         raise typer.Exit(2) from None
     used = StoreUsed(store_label(database_url), exists=True)
     if dry_run:

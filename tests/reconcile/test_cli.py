@@ -147,10 +147,15 @@ def test_an_unreadable_file_exits_non_zero_naming_file_line_and_reason(
     )
     result = CliRunner().invoke(app, ["reconcile", str(broken), "--json", "--database-url", url])
     assert result.exit_code == 2
-    assert result.stdout == ""
     assert result.stderr.startswith("broken.xml:")
     line = result.stderr.split(":")[1]
     assert line.isdigit() and int(line) > 1
+    # --json still prints one object: no lines, the same error, nothing stored.
+    assert json.loads(result.stdout) == {
+        "lines": [],
+        "errors": [result.stderr.strip()],
+        "store": None,
+    }
 
     missing = CliRunner().invoke(app, ["reconcile", str(tmp_path / "nope.xml")])
     assert missing.exit_code == 2 and "no such file" in missing.stderr
