@@ -27,6 +27,9 @@ class InvoiceSnapshot(BaseModel):
     tenant: str
     invoice_id: str
     customer_id: str
+    # The name the customer is known by: reconciliation takes it as a payer's name. None for
+    # snapshots written before it was carried.
+    customer_name: str | None = None
     country: str
     currency: str
     amount_minor: int

@@ -142,6 +142,7 @@ class Lifecycle:
             tenant=inv.tenant,
             invoice_id=inv.invoice_id,
             customer_id=inv.customer.customer_id,
+            customer_name=inv.customer.name or None,
             country=inv.customer.country,
             currency=self.currency,
             amount_minor=inv.amount.minor,

@@ -329,6 +329,12 @@ def _all(store: Store, model: type[Any], *filters: Any) -> list[Any]:
         return list(session.exec(select(model).where(*filters)))
 
 
+def _payer_names(row: InvoiceRow, registered: list[str]) -> tuple[str, ...]:
+    """The names a payer of this invoice may use: the customer's own, then those registered."""
+    own = [row.customer_name] if row.customer_name else []
+    return tuple(dict.fromkeys([*own, *registered]))
+
+
 def open_items(store: Store, tenant: str | None = None) -> list[OpenItem]:
     """Invoices still owing money, less what matched entries already gave them but their
     workflow has not yet recorded (a reconcile run right after another must not double up).
@@ -370,7 +376,7 @@ def open_items(store: Store, tenant: str | None = None) -> list[OpenItem]:
                 invoice_id=row.invoice_id,
                 workflow_id=row.workflow_id,
                 customer_id=row.customer_id,
-                customer_names=tuple(names.get(owner, ())),
+                customer_names=_payer_names(row, names.get(owner, [])),
                 customer_accounts=tuple(accounts.get(owner, ())),
                 outstanding=Money(minor=owed, currency=row.currency),
                 issued_on=row.issued_on,

@@ -64,6 +64,7 @@ class InvoiceRow(SQLModel, table=True):
     tenant: str
     invoice_id: str
     customer_id: str = Field(index=True)
+    customer_name: str | None = None
     country: str
     currency: str
     amount_minor: int = _minor()

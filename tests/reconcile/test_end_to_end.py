@@ -28,6 +28,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from cobranza.activities import names
 from cobranza.domain.invoice import Customer, Invoice, InvoiceStatus, ResumeRequest
+from cobranza.domain.matching import Rule
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Direction, Statement, StatementLine
 from cobranza.domain.views import CollectionInput
@@ -227,6 +228,35 @@ async def test_statement_with_a_grouped_and_a_partial_payment(stack: Stack) -> N
     again = await reconcile(stack, read_camt(HERE / "grouped_partial.camt053.xml"), "camt")
     assert again.posted == [] and again.imported is not None and again.imported.matches == []
     assert sum(len(payment_postings(stack, i.workflow_id)) for i in invoices) == 3
+
+
+async def test_a_transfer_from_the_customers_own_name_matches_by_amount(stack: Stack) -> None:
+    """Nothing registered: the name the invoice carries for its customer is a payer's name."""
+    who = customer("own-name", "SOTO", "Soto Hermanos, S.A. de C.V.")
+    issued = datetime(2026, 4, 1, tzinfo=UTC)
+    inv = invoice(who, "S-1", Money.parse("321.00", "MXN"), issued)
+    [handle] = await start_issued(stack, [inv])
+    paid = StatementLine(
+        source="manual.csv",
+        line=2,
+        entry_id="own-name-1",
+        account="0001",
+        direction=Direction.CREDIT,
+        amount=Money.parse("321.00", "MXN"),
+        booked_on=issued.date() + timedelta(days=5),
+        counterparty_name="SOTO HERMANOS SA DE CV",
+    )
+
+    run = await reconcile(
+        stack, Statement(source="manual.csv", format="csv", lines=(paid,)), "own-name"
+    )
+
+    [result] = run.results
+    assert result.rule is Rule.AMOUNT_CUSTOMER and result.customer_id == "SOTO"
+    assert run.posted and run.errors == []
+    await until(handle, completed(names.POST_TO_ERP))
+    view = await handle.query(InvoiceCollectionWorkflow.status)
+    assert view.status is InvoiceStatus.PAID
 
 
 async def test_unmatched_money_holds_the_customer_until_reassigned(stack: Stack) -> None:
