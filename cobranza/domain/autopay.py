@@ -23,6 +23,7 @@ from cobranza.domain.charges import (
     PaymentSettled,
 )
 from cobranza.domain.declines import Decline, DeclineCategory, RetryRules, classify
+from cobranza.domain.money import Money, chargeable_exactly, inexact_charge_reason
 
 # How many method_added events an invoice remembers to know a redelivery: far more than any
 # invoice gets, and a bound on what continue-as-new carries.
@@ -138,6 +139,13 @@ class AutopayBook:
             return None
         return s.next_charge_at
 
+    def cannot_charge(self, amount: Money) -> str | None:
+        """Why no card can be charged `amount` (12.345 KWD: gateways take tens of fils), or None.
+
+        No retry, card or network fixes that, so it is no decline: asked before every charge.
+        """
+        return None if chargeable_exactly(amount) else inexact_charge_reason(amount)
+
     def last(self) -> ChargeRecord | None:
         return self.state.charges[-1] if self.state.charges else None
 
@@ -170,6 +178,16 @@ class AutopayBook:
             category=DeclineCategory.NO_PAYMENT_METHOD,
             reason="no payment method on file",
         )
+
+    def refuse(self, reason: str) -> Verdict:
+        """No charge now nor later (`cannot_charge`): nothing is spent of the card networks'
+        retry budget, and dunning goes on. A method added plans a charge again, which is
+        refused again unless a payment changed the amount meanwhile."""
+        s = self.state
+        s.next_charge_at = None
+        s.next_by_method_added = False
+        s.stopped = f"no more charges: {reason}"
+        return Verdict(move=Move.STOP, reason=reason)
 
     def begin(self, at: datetime, amount_minor: int) -> ChargeRecord:
         """Number the next charge before it goes out: replays and restarts reuse the number."""

@@ -12,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from cobranza.domain.errors import AmountPrecisionError, CurrencyMismatch, UnknownCurrency
 
+# Three-decimal currencies that card gateways (Stripe among them) charge only in whole tens of
+# the minor unit: 12.345 KWD cannot be charged exactly, 12.340 KWD can.
+CHARGED_IN_TENS = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+
 
 @lru_cache(maxsize=256)
 def currency_exponent(code: str) -> int:
@@ -111,3 +115,16 @@ class Money(BaseModel):
             self.to_decimal(), loc, currency=self.currency, currency_digits=False
         )
         return text
+
+
+def chargeable_exactly(amount: Money) -> bool:
+    """Whether a card gateway can charge `amount` to the minor unit, without rounding it."""
+    return amount.currency not in CHARGED_IN_TENS or amount.minor % 10 == 0
+
+
+def inexact_charge_reason(amount: Money) -> str:
+    """Why `amount` cannot be charged exactly: the words for the timeline, ops and errors."""
+    return (
+        f"{amount} cannot be charged exactly: card gateways take {amount.currency} amounts in "
+        "tens of the minor unit (the third decimal must be 0)"
+    )

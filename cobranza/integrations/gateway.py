@@ -22,6 +22,7 @@ from cobranza.domain.charges import ChargeOutcome, ChargeRequest, ChargeStatus, 
 from cobranza.domain.declines import CardNetwork, Decline
 from cobranza.domain.invoice import Invoice
 from cobranza.domain.local_methods import CollectionAccounts, PaymentReference, local_reference
+from cobranza.domain.money import chargeable_exactly, inexact_charge_reason
 from cobranza.integrations.errors import (
     IdempotencyConflict,
     IntegrationError,
@@ -35,8 +36,6 @@ SANDBOX_API_KEY = "sk_test_cobranza_sandbox"
 STRIPE_API_BASE = "https://api.stripe.com"
 _NETWORKS = {n.value: n for n in CardNetwork}
 _RETRYABLE_4XX = frozenset({408, 429})
-# Three-decimal currencies Stripe charges only in whole tens of the minor unit.
-CHARGED_IN_TENS = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 
 
 class StripeGateway(JsonApi):
@@ -74,13 +73,10 @@ class StripeGateway(JsonApi):
                 at=datetime.now(UTC),
             )
         amount = request.amount
-        if amount.currency in CHARGED_IN_TENS and amount.minor % 10:
-            # Rounding would charge more, or leave less than a unit unpaid: neither is ours to do.
-            raise PermanentIntegrationError(
-                self.system,
-                f"{amount} cannot be charged exactly: Stripe takes {amount.currency} amounts in "
-                "tens of the minor unit (the third decimal must be 0)",
-            )
+        if not chargeable_exactly(amount):
+            # Autopay never asks (AutopayBook.cannot_charge); a caller that does gets no
+            # rounding: it would charge more, or leave less than a unit unpaid.
+            raise PermanentIntegrationError(self.system, inexact_charge_reason(amount))
         form = {
             "amount": str(amount.minor),
             "currency": request.amount.currency.lower(),

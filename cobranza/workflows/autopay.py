@@ -49,6 +49,8 @@ METHOD_NEEDED_TEMPLATE = "payment_method_needed"
 METHOD_DECLINED_TEMPLATE = "payment_method_declined"
 # A payment_method_added taken already (a redelivered webhook) changes nothing from here on.
 METHOD_DEDUPE_PATCH = "autopay-method-dedupe"
+# An amount no card can be charged exactly (12.345 KWD) stops autopay before any charge.
+INEXACT_AMOUNT_PATCH = "autopay-inexact-amount"
 
 
 class AutopayDesk:
@@ -101,6 +103,12 @@ class AutopayDesk:
         """Do what is due: ask for a method, or charge. False when woken before a message went."""
         if self.book.state.ask_pending:
             return await self._ask_for_method()
+        refused = self.book.cannot_charge(self._life.outstanding)
+        # Lifecycles from before the patch charged such amounts (the gateway refused each one,
+        # a soft gateway error retried): their charges must replay.
+        if refused is not None and workflow.patched(INEXACT_AMOUNT_PATCH):
+            self._refuse(refused)
+            return True
         if self.book.state.method is None:
             self._apply(self.book.no_method(), self._now())
             return True
@@ -138,6 +146,20 @@ class AutopayDesk:
             return
         answered = self._event_time(at)
         self._apply(self.book.answered(record, outcome, answered), answered)
+
+    def _refuse(self, reason: str) -> None:
+        """Autopay stops with no charge and no message; the reminders carry the payment link."""
+        life, now = self._life, self._now()
+        self.book.refuse(reason)
+        life.add(
+            TimelineKind.CHARGE_ATTEMPT,
+            now,
+            event="charge_refused",
+            amount=str(life.outstanding.to_decimal()),
+            currency=life.currency,
+            reason=reason,
+        )
+        workflow.set_current_details(f"autopay: {self.book.describe()}")
 
     def _charge_summary(self, number: int, req: ChargeRequest) -> str:
         """What the Web UI shows on the activity: which charge, and how the last one ended."""

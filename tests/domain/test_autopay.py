@@ -25,6 +25,7 @@ from cobranza.domain.declines import (
     classify,
 )
 from cobranza.domain.declines_file import load_retry_rules
+from cobranza.domain.money import Money
 
 T0 = datetime(2026, 4, 10, 16, 0, tzinfo=UTC)
 ZONE = "America/Mexico_City"
@@ -256,3 +257,18 @@ def test_random_declines_never_break_network_limits(script: list[Step], max_atte
     for m in made:
         if m.number > 1 and not m.by_method_added:
             assert m.number <= max_attempts
+
+
+def test_an_amount_no_card_can_charge_exactly_stops_autopay_without_a_charge() -> None:
+    book = AutopayBook.opened(setup(), T0, ZONE)
+    assert book.cannot_charge(Money.parse("12.340", "KWD")) is None
+    assert book.cannot_charge(Money.parse("12.34", "USD")) is None
+    assert book.cannot_charge(Money.parse("1935", "JPY")) is None
+    reason = book.cannot_charge(Money.parse("12.345", "KWD"))
+    assert reason is not None and "12.345 KWD cannot be charged exactly" in reason
+    verdict = book.refuse(reason)
+    assert verdict.move is Move.STOP and verdict.charge is None
+    # No charge numbered, nothing for the retry rules or the network limits, nothing planned.
+    assert book.state.charges == [] and book.state.history == []
+    assert book.due_at() is None
+    assert book.describe() == f"no more charges: {reason}"

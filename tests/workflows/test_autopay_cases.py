@@ -74,6 +74,7 @@ MEXICO = ZoneInfo("America/Mexico_City")
 LIMA = ZoneInfo("America/Lima")
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 NEW_YORK = ZoneInfo("America/New_York")
+KUWAIT = ZoneInfo("Asia/Kuwait")
 VISA_CARD = PaymentMethod(method_id="pm_visa", fingerprint="fp-visa", network=CardNetwork.VISA)
 MC_CARD = PaymentMethod(method_id="pm_mc", fingerprint="fp-mc", network=CardNetwork.MASTERCARD)
 DEBIT = PaymentMethod(method_id="pm_debit", fingerprint="fp-debit", kind="bank_debit")
@@ -218,6 +219,7 @@ class Case:
     until: datetime | None = None
     country: str = "MX"
     currency: str = "MXN"
+    amount: str = "1000.00"
 
     def invoice(self) -> Invoice:
         customer = Customer(
@@ -232,7 +234,7 @@ class Case:
         return Invoice(
             invoice_id=self.invoice_id,
             customer=customer,
-            amount=Money.parse("1000.00", self.currency),
+            amount=Money.parse(self.amount, self.currency),
             issued_on=date(2026, 3, 11),
             due_on=date(2026, 4, 10),
         )
@@ -649,6 +651,48 @@ async def test_a_method_added_again_after_another_changes_nothing(rig: Rig) -> N
     seen = [e.details.get("event", "") for e in out.run.timeline]
     methods = ["method_added", "method_added", "method_duplicate"]
     assert [e for e in seen if e.startswith("method_")] == methods
+
+
+# ---- amounts no card can be charged exactly ------------------------------------------------
+
+# A sandbox test card every charge on which succeeds.
+SANDBOX_VISA = PaymentMethod(
+    method_id="pm_card_visa", fingerprint="fp-visa-ok", network=CardNetwork.VISA
+)
+
+
+async def test_an_amount_no_card_can_charge_exactly_stops_autopay_and_dunning_goes_on(
+    rig: Rig,
+) -> None:
+    """12.345 KWD: gateways charge fils in tens, so no charge is ever made (none would
+    succeed, each would spend the Visa retry budget); the reminders carry the payment link."""
+    out = await run(
+        rig,
+        Case(
+            "INV-KWD-INEXACT",
+            KUWAIT,
+            SANDBOX_VISA,
+            [],
+            until=local("2026-05-05", 0, KUWAIT),
+            country="KW",
+            currency="KWD",
+            amount="12.345",
+        ),
+    )
+    assert out.calls == [] and ledger_keys(rig, out) == []
+    assert out.charges() == []
+    (refused,) = out.entries(TimelineKind.CHARGE_ATTEMPT, event="charge_refused")
+    assert refused.at == local("2026-04-10", 10, KUWAIT)
+    assert (refused.details["amount"], refused.details["currency"]) == ("12.345", "KWD")
+    assert "12.345 KWD cannot be charged exactly" in refused.details["reason"]
+    assert "no more charges: 12.345 KWD cannot be charged exactly" in (out.run.view.autopay or "")
+    # No message asking for another card (none would do); the reminders go out with the link.
+    assert "payment_method_declined" not in out.templates
+    assert "payment_method_needed" not in out.templates
+    assert "upcoming" in out.templates and "overdue" in out.templates
+    assert f"Pague en línea: {out.link}" in out.emails["overdue"]
+    assert out.status is InvoiceStatus.OVERDUE
+    assert out.run.view.dunning_level >= 1
 
 
 # ---- L-07 duplicate and out-of-order webhooks on an autopay invoice -------------------------

@@ -31,8 +31,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from cobranza.domain.errors import UnknownCurrency
-from cobranza.domain.money import normalise_currency
-from cobranza.integrations.gateway import CHARGED_IN_TENS
+from cobranza.domain.money import CHARGED_IN_TENS, normalise_currency
 from cobranza.integrations.sandbox.gateway_book import (
     DEFAULT_HOLD_S,
     IDEMPOTENCY_HEADER,
