@@ -26,6 +26,7 @@ from cobranza.api.mercadopago import (
     PaymentDataError,
     notification_event_id,
     payment_event,
+    payment_state_id,
 )
 from cobranza.api.settings import ApiSettings
 from cobranza.api.signatures import (
@@ -103,7 +104,8 @@ def build_app(
         event_id = notification_event_id(notification, data_id)
         action = str(notification.get("action") or "payment")
         try:
-            event = payment_event(event_id, action, await mercadopago.payment(data_id))
+            payment = await mercadopago.payment(data_id)
+            event = payment_event(payment_state_id(payment, data_id), action, payment)
         except MercadoPagoError as exc:
             if exc.transient:
                 raise

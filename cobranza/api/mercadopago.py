@@ -76,6 +76,17 @@ def notification_event_id(body: dict[str, Any], data_id: str) -> str:
     return f"{body.get('action') or body.get('type') or 'notification'}:{data_id}"
 
 
+def payment_state_id(payment: dict[str, Any], data_id: str) -> str:
+    """The event a fetched payment is: this payment in this status.
+
+    Mercado Pago notifies one payment several times, each notification with its own id
+    (payment.created, then payment.updated), and every fetch returns the payment as it is now:
+    notifications that fetch the same status tell the same thing. Keyed by the notification, the
+    money of an unknown invoice, or a refund, would be queued for a person once per notification.
+    """
+    return f"payment:{payment.get('id') or data_id}:{payment.get('status') or 'unknown'}"
+
+
 def payment_event(event_id: str, event_type: str, payment: dict[str, Any]) -> GatewayEvent:
     """The GatewayEvent of a fetched payment."""
     if "results" in payment and "paging" in payment:

@@ -44,3 +44,14 @@ async def api(stack: Stack) -> AsyncIterator[RunningIngress]:
         payments = MercadoPagoApi(http, settings.mercadopago_api_url, SANDBOX_MERCADOPAGO_TOKEN)
         async with ApiServer(build_app(settings, ingress, payments)) as server:
             yield RunningIngress(stack=stack, server=server, http=http, ingress=ingress)
+
+
+@pytest_asyncio.fixture
+async def terminate_opened(api: RunningIngress) -> AsyncIterator[None]:
+    """After the test, pass or fail, terminate the invoice workflows it opened and left running.
+
+    pytest resumes a fixture after its test whatever the outcome, so a failed assertion no longer
+    leaves workflows on the dev server for the rest of the module to trip over.
+    """
+    yield
+    await api.terminate_opened()

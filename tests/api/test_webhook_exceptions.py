@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 from temporalio.client import Client
 
 from cobranza.api.app import build_app
@@ -28,6 +29,9 @@ from cobranza.store.money_in import MoneyInExceptionRow
 from cobranza.workflows.invoice import InvoiceCollectionWorkflow
 
 from .webhook_requests import STRIPE_SECRET, SUPPORT, RunningIngress, stripe_event
+
+# Every invoice a test opens is terminated after it, whether its assertions passed or not.
+pytestmark = pytest.mark.usefixtures("terminate_opened")
 
 
 def queued(api: RunningIngress, event_id: str) -> list[MoneyInExceptionRow]:
@@ -170,7 +174,7 @@ async def test_one_webhook_opens_its_own_task_and_only_a_few_of_the_backlog(
 async def test_a_known_payers_money_holds_their_invoices_until_resolved(
     api: RunningIngress,
 ) -> None:
-    invoice, handle = await api.open_invoice("EXC-HOLD")
+    invoice, _ = await api.open_invoice("EXC-HOLD")
     assert api.stack.store.get_invoice(invoice.workflow_id) is not None
     event = money_from(invoice, "pi_exc_hold")
 
@@ -194,11 +198,10 @@ async def test_a_known_payers_money_holds_their_invoices_until_resolved(
     assert resolved.json()["resumed"] == [invoice.workflow_id]
     status, _ = await pause_reason(api, invoice)
     assert status is InvoiceStatus.OPEN
-    await handle.terminate("test over")
 
 
 async def test_a_refund_on_an_open_invoice_holds_its_customer(api: RunningIngress) -> None:
-    invoice, handle = await api.open_invoice("EXC-REFUND")
+    invoice, _ = await api.open_invoice("EXC-REFUND")
     refund = stripe_event("charge.refunded", invoice=invoice)
 
     response = await api.post_stripe(refund)
@@ -209,11 +212,10 @@ async def test_a_refund_on_an_open_invoice_holds_its_customer(api: RunningIngres
     assert (row.customer_id, row.tenant) == (invoice.customer.customer_id, invoice.tenant)
     status, reason = await pause_reason(api, invoice)
     assert status is InvoiceStatus.PAUSED and paused_by_reconciliation(reason)
-    await handle.terminate("test over")
 
 
 async def test_an_unknown_payer_is_held_nowhere(api: RunningIngress) -> None:
-    bystander, handle = await api.open_invoice("EXC-BYSTANDER")
+    bystander, _ = await api.open_invoice("EXC-BYSTANDER")
     event = stripe_event("payment_intent.succeeded", invoice_id="EXC-NO-PAYER")
 
     response = await api.post_stripe(event)
@@ -223,7 +225,6 @@ async def test_an_unknown_payer_is_held_nowhere(api: RunningIngress) -> None:
     assert row.customer_id is None
     status, _ = await pause_reason(api, bystander)
     assert status is InvoiceStatus.OPEN
-    await handle.terminate("test over")
 
 
 async def test_a_hold_the_workflow_service_failed_gets_503_and_the_redelivery_holds(
@@ -231,7 +232,7 @@ async def test_a_hold_the_workflow_service_failed_gets_503_and_the_redelivery_ho
 ) -> None:
     """The refund is kept, but the payer cannot be held while the workflow service fails: the
     gateway gets a 503 (so it redelivers), and the redelivery holds the payer."""
-    invoice, handle = await api.open_invoice("EXC-HOLD-RETRY")
+    invoice, _ = await api.open_invoice("EXC-HOLD-RETRY")
     refund = stripe_event("charge.refunded", invoice=invoice)
     settings = ApiSettings(stripe_webhook_secret=STRIPE_SECRET, default_tenant="webhooks")
     failing = Ingress(failing_service, api.stack.store, settings.default_tenant)
@@ -253,4 +254,3 @@ async def test_a_hold_the_workflow_service_failed_gets_503_and_the_redelivery_ho
     assert [r.id for r in queued(api, refund["id"])] == [row.id]
     status, reason = await pause_reason(api, invoice)
     assert status is InvoiceStatus.PAUSED and paused_by_reconciliation(reason)
-    await handle.terminate("test over")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from cobranza.api.ingress import Ingress
 from cobranza.api.server import ApiServer
@@ -74,6 +75,7 @@ class RunningIngress:
     server: ApiServer
     http: httpx.AsyncClient
     ingress: Ingress
+    opened: list[WorkflowHandle[Any, Any]] = field(default_factory=list)
 
     async def post_stripe(
         self, event: dict[str, Any], *, secret: str = STRIPE_SECRET, timestamp: int | None = None
@@ -106,8 +108,19 @@ class RunningIngress:
             search_attributes=start_search_attributes(input),
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         )
+        self.opened.append(handle)
         await issued(handle)
         return invoice, handle
+
+    async def terminate_opened(self) -> None:
+        """Terminate every invoice workflow opened so far that is still running, and forget them."""
+        opened, self.opened = self.opened, []
+        for handle in opened:
+            try:
+                await handle.terminate("test over")
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: already closed
+                    raise
 
 
 async def issued(handle: WorkflowHandle[Any, Any]) -> None:
@@ -143,11 +156,26 @@ def make_invoice(invoice_id: str, amount: Money, tenant: str = "webhooks") -> In
 
 
 async def put_mercadopago_payment(
-    api: RunningIngress, payment_id: int, invoice: Invoice
+    api: RunningIngress,
+    payment_id: int,
+    invoice: Invoice,
+    *,
+    status: str = "approved",
+    status_detail: str = "accredited",
 ) -> dict[str, Any]:
-    """The SDK's approved payment, renumbered and naming the invoice, stored in the sandbox."""
+    """The SDK's payment, renumbered, naming the invoice and in `status`, stored in the sandbox.
+
+    Putting the same id again replaces it: the payment moved on, as Mercado Pago's API shows it.
+    """
     payment = mercadopago_fixture()
-    payment.update(id=payment_id, external_reference=invoice.invoice_id)
+    payment.update(
+        id=payment_id,
+        external_reference=invoice.invoice_id,
+        status=status,
+        status_detail=status_detail,
+    )
+    if status == "refunded":
+        payment["transaction_amount_refunded"] = payment["transaction_amount"]
     payment["metadata"] = {"tenant": invoice.tenant}
     response = await api.http.post(
         f"{api.stack.sandbox.http_url}/mercadopago/payments", content=json.dumps(payment)
@@ -156,22 +184,36 @@ async def put_mercadopago_payment(
     return payment
 
 
+def mercadopago_notification_id() -> int:
+    return int(uuid.uuid4().int % 10**12)
+
+
 async def post_mercadopago(
-    api: RunningIngress, payment_id: int, *, secret: str = MERCADOPAGO_SECRET
+    api: RunningIngress,
+    payment_id: int,
+    *,
+    secret: str = MERCADOPAGO_SECRET,
+    notification_id: int | None = None,
+    action: str = "payment.updated",
+    ts: int | None = None,
 ) -> httpx.Response:
-    """The notification Mercado Pago sends for a payment update, signed over its manifest."""
+    """The notification Mercado Pago sends for a payment update, signed over its manifest.
+
+    `notification_id` repeats a delivery (Mercado Pago retries with the notification's own id);
+    each delivery is its own HTTP request, so it gets its own x-request-id.
+    """
     data_id, request_id = str(payment_id), str(uuid.uuid4())
     body = {
-        "id": int(uuid.uuid4().int % 10**12),
+        "id": mercadopago_notification_id() if notification_id is None else notification_id,
         "live_mode": False,
         "type": "payment",
         "date_created": datetime.now(UTC).isoformat(),
         "user_id": 810882223,
         "api_version": "v1",
-        "action": "payment.updated",
+        "action": action,
         "data": {"id": data_id},
     }
-    signature = sign_mercadopago(secret, data_id=data_id, request_id=request_id)
+    signature = sign_mercadopago(secret, data_id=data_id, request_id=request_id, ts=ts)
     return await api.http.post(
         f"{api.server.url}/webhooks/mercadopago",
         params={"data.id": data_id, "type": "payment"},
