@@ -79,6 +79,15 @@ ITEM_SCHEMA: pl.Schema = pl.Schema(
 
 _OUTCOMES = [Outcome.MATCHED, Outcome.CREDITED, Outcome.EXCEPTION, Outcome.DEBIT, Outcome.DUPLICATE]
 _RULES = [Rule.EXACT_REFERENCE, Rule.PARTIAL, Rule.GROUPED, Rule.AMOUNT_CUSTOMER, Rule.OVERPAYMENT]
+
+
+def _labels(codes: np.ndarray, labels: list[str | None]) -> pl.Series:
+    """Codes 0, 1, ... as their labels; a negative code (none) as null."""
+    table = pl.Series(labels, dtype=pl.String)
+    at = pl.Series(np.where(codes >= 0, codes, 0).astype(np.int64))
+    return table.gather(at).set(pl.Series(codes < 0), None)
+
+
 _CONSTANT_REASONS = {
     kernel.NO_REASON: "",
     kernel.SEEN_EARLIER: DUPLICATE,
@@ -87,6 +96,10 @@ _CONSTANT_REASONS = {
     kernel.SETTLED_GROUP: "referenced invoices are settled: all of it is customer credit",
     kernel.UNKNOWN_PAYER: UNKNOWN_PAYER,
 }
+
+
+# Reasons by why-code: the constant ones; the others are worded per line (None here).
+_REASON_LABELS: list[str | None] = [_CONSTANT_REASONS.get(k) for k in range(kernel.NO_SET + 1)]
 
 
 def _confidences() -> np.ndarray:
@@ -194,27 +207,29 @@ class _Groups:
 
     def __init__(self, item_owner: np.ndarray, item_currency: np.ndarray, currencies: int) -> None:
         self.currencies = max(currencies, 1)
+        owners = int(item_owner.max()) + 1 if item_owner.shape[0] else 0
         key = item_owner * self.currencies + item_currency
-        self.keys, self.of_item = np.unique(key, return_inverse=True)
-        self.items = np.argsort(self.of_item, kind="stable").astype(np.int64)
-        self.ptr = np.zeros(self.keys.shape[0] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(self.of_item, minlength=self.keys.shape[0]), out=self.ptr[1:])
+        grouped = kernel.group_by_key(key, owners * self.currencies)
+        self.ptr: np.ndarray = grouped[0]
+        self.items: np.ndarray = grouped[1]
+        self.of_key: np.ndarray = grouped[2]
+        self.of_item: np.ndarray = self.of_key[key]
 
     def of(self, owner: np.ndarray, currency: np.ndarray, known: np.ndarray) -> np.ndarray:
         """The group of each (owner, currency) where `known`; -1 where not, or no such group."""
-        if self.keys.shape[0] == 0:
+        key = np.where(known, owner * self.currencies + currency, 0)
+        if self.of_key.shape[0] == 0:
             return np.full(owner.shape[0], -1, dtype=np.int64)
-        key = owner * self.currencies + currency
-        at = np.searchsorted(self.keys, key).clip(max=self.keys.shape[0] - 1)
-        return np.where(known & (self.keys[at] == key), at, -1).astype(np.int64)
+        found: np.ndarray = np.where(known, self.of_key[key], -1).astype(np.int64)
+        return found
 
     def by_due_date(self, items: pl.DataFrame, wanted: np.ndarray) -> np.ndarray:
         """The positions of `items`, with the wanted groups' ranges in `Matcher.by_due_date`'s
         order (due date, then invoice id): the only groups a grouped-by-amount search opens."""
-        order = self.items.copy()
+        order: np.ndarray = np.array(self.items, dtype=np.int64)
         if wanted.shape[0] == 0:
             return order
-        needed = np.zeros(self.keys.shape[0], dtype=np.bool_)
+        needed = np.zeros(self.ptr.shape[0] - 1, dtype=np.bool_)
         needed[wanted] = True
         positions = np.flatnonzero(needed[self.of_item[self.items]])
         subset = self.items[positions]
@@ -261,39 +276,24 @@ def _results(
             "item": named[:n_named, 1],
         }
     )
-    reasons = pl.Series("why", why).replace_strict(
-        _CONSTANT_REASONS, default=None, return_dtype=pl.String
-    )
+    reasons = _labels(why, _REASON_LABELS)
     worded = _worded(ordered, items, owners, payers, candidates, why, owner, count, owed)
     if worded:
         at = list(worded)
         reasons = reasons.scatter(at, pl.Series([worded[p] for p in at], dtype=pl.String))
-    lines = (
-        ordered.select("row", "currency")
-        .with_columns(
-            outcome=pl.Series(outcome).replace_strict(
-                {k: o.value for k, o in enumerate(_OUTCOMES)}, return_dtype=pl.String
-            ),
-            rule=pl.Series(rule).replace_strict(
-                {k: r.value for k, r in enumerate(_RULES)}, default=None, return_dtype=pl.String
-            ),
-            confidence=pl.Series(confidence),
-            credit=pl.when(pl.Series(credit) >= 0).then(pl.Series(credit)),
-            owner=pl.Series(owner),
-            reason=reasons,
-        )
-        .join(owners.with_columns(pl.col("owner").cast(pl.Int64)), on="owner", how="left")
-        .select(
-            "row",
-            "outcome",
-            "rule",
-            "confidence",
-            "credit",
-            "currency",
-            "tenant",
-            "customer_id",
-            "reason",
-        )
+    known = pl.Series(np.where(owner >= 0, owner, 0)).set(pl.Series(owner < 0), None)
+    lines = pl.DataFrame(
+        {
+            "row": rows,
+            "outcome": _labels(outcome, [o.value for o in _OUTCOMES]),
+            "rule": _labels(rule, [r.value for r in _RULES]),
+            "confidence": confidence,
+            "credit": pl.Series(credit).set(pl.Series(credit < 0), None),
+            "currency": ordered.get_column("currency"),
+            "tenant": owners.get_column("tenant").gather(known),
+            "customer_id": owners.get_column("customer_id").gather(known),
+            "reason": reasons,
+        }
     )
     return MatchedFrames(lines, allocations, candidates.select("row", "invoice_id"))
 

@@ -45,6 +45,33 @@ C_AMOUNT_CUSTOMER, C_GROUPED_BY_AMOUNT, C_CREDIT = 6, 7, 8
 
 
 @njit(cache=True)
+def group_by_key(key: Any, n_keys: int) -> tuple[Any, Any, Any]:
+    """Positions grouped by a small integer key, input order kept inside each group (a
+    counting sort): (ptr, order, group of each key or -1); group g is order[ptr[g]:ptr[g+1]]."""
+    counts = np.zeros(n_keys, dtype=np.int64)
+    for k in key:
+        counts[k] += 1
+    group_of_key = np.full(n_keys, -1, dtype=np.int64)
+    groups = 0
+    for k in range(n_keys):
+        if counts[k] > 0:
+            group_of_key[k] = groups
+            groups += 1
+    ptr = np.zeros(groups + 1, dtype=np.int64)
+    for k in range(n_keys):
+        if counts[k] > 0:
+            ptr[group_of_key[k] + 1] = counts[k]
+    ptr = np.cumsum(ptr)
+    fill = ptr[:-1].copy()
+    order = np.empty(key.shape[0], dtype=np.int64)
+    for i in range(key.shape[0]):
+        g = group_of_key[key[i]]
+        order[fill[g]] = i
+        fill[g] += 1
+    return ptr, order, group_of_key
+
+
+@njit(cache=True)
 def _push(buf: Any, size: int, a: int, b: int, c: int) -> Any:
     """Append (a, b, c) to a growing (capacity x 3) int64 buffer; the buffer (maybe new)."""
     if size == buf.shape[0]:

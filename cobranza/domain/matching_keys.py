@@ -18,6 +18,7 @@ from cobranza.domain.matching import normalise_name, normalise_reference, remitt
 
 _ASCII_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"  # str.split()'s whitespace within ASCII
 _NON_ASCII = r"[^\x00-\x7f]"
+_NOT_AS_COMPARED = r"[^\x21-\x60\x7b-\x7e]"  # space, control, lower case or not ASCII
 _TOKEN = r"[A-Z0-9]+(?:[-_/.][A-Z0-9]+)*"  # matching._TOKEN
 _MAYBE_RF = "RF[0-9]{2}"  # remittance_tokens may add a creditor reference: let it read those
 _BOOKING = ["booked_on", "source", "line", "entry_id"]  # matching.BOOKING_ORDER
@@ -60,7 +61,7 @@ def reference_hits(
     keys = _item_keys(items)
     # A missing reference stays null and an empty one normalises to "": neither is a key.
     strong = (
-        _normalised(active.select("pos", key="reference"), normalise_reference, _ref_expr)
+        _references(active.select("pos", key="reference"))
         .join(keys, on="key", how="inner")
         .select("pos", "item", order=pl.lit(0, dtype=pl.Int64))
     )
@@ -128,7 +129,7 @@ def _remittance_tokens(rest: pl.DataFrame) -> pl.DataFrame:
 
 def _item_keys(items: pl.DataFrame) -> pl.DataFrame:
     """(key, item): every normalised invoice number and reference of every item, once."""
-    numbers = _normalised(items.select("item", key="invoice_id"), normalise_reference, _ref_expr)
+    numbers = _references(items.select("item", key="invoice_id"))
     listed = items.filter(pl.col("references").list.len() > 0).select("item", key="references")
     others = (
         _normalised(listed.explode("key").drop_nulls("key"), normalise_reference, _ref_expr)
@@ -190,3 +191,16 @@ def _normalised(
     at = odd.arg_true()
     fixed = pl.Series("key", [fn(text) for text in key.gather(at).to_list()], dtype=pl.String)
     return done.with_columns(done.get_column("key").scatter(at, fixed))
+
+
+def _references(frame: pl.DataFrame) -> pl.DataFrame:
+    """Column `key` normalised as `normalise_reference` does. Most references arrive as they
+    compare (printable ASCII, no lower case, no space): those are left as they are and only
+    the others are normalised."""
+    key = frame.get_column("key")
+    changes = key.str.contains(_NOT_AS_COMPARED).fill_null(False)
+    if not changes.any():
+        return frame
+    at = changes.arg_true()
+    fixed = _normalised(pl.DataFrame({"key": key.gather(at)}), normalise_reference, _ref_expr)
+    return frame.with_columns(key.scatter(at, fixed.get_column("key")))
