@@ -87,5 +87,5 @@ def test_read_statement_dispatches_and_refuses_the_unknown(tmp_path: Path) -> No
     with pytest.raises(StatementFileError) as refused:
         read_statement(unknown)
     assert refused.value.reason.startswith("unrecognised format")
-    with pytest.raises(StatementFileError, match="needs its column mapping"):
+    with pytest.raises(StatementFileError, match="needs its column mapping: give --mapping FILE"):
         read_statement(FIXTURES / "csv/bank_export_es.csv")

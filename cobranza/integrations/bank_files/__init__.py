@@ -122,9 +122,8 @@ def read_statement(
         chosen = _SUFFIXES.get(path.suffix.lower())
     if chosen == "csv":
         if mapping is None:
-            raise StatementFileError(
-                path.name, None, "a CSV statement needs its column mapping (CsvMapping)"
-            )
+            reason = "a CSV statement needs its column mapping: give --mapping FILE (YAML)"
+            raise StatementFileError(path.name, None, reason)
         return read_mapped_csv(path, mapping)
     if chosen is None or chosen not in FORMATS:
         known = ", ".join([*FORMATS, "csv"])

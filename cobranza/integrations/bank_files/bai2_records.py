@@ -17,6 +17,8 @@ from typing import Any
 
 from bai2 import bai2 as bai2_parser
 from bai2.exceptions import IntegrityException, NotSupportedYetException, ParsingException
+from bai2.helpers import IteratorHelper
+from bai2.parsers import Bai2FileParser
 
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Direction, Statement, StatementFileError
@@ -26,6 +28,7 @@ from cobranza.integrations.bank_files.assembly import (
     minor_money,
     read_text,
 )
+from cobranza.integrations.bank_files.bai2_structure import check_structure
 
 _OPENING_LEDGER = "010"
 _CLOSING_LEDGER = "015"
@@ -54,21 +57,35 @@ def read_bai2(path: Path) -> Statement:
     text = read_text(path)
     numbered = [(n, row) for n, row in enumerate(text.splitlines(), 1) if row.strip()]
     rows = [row for _, row in numbered]
-    if not rows or not rows[0].startswith("01,"):
-        raise StatementFileError(path.name, 1, "a BAI2 file starts with a 01 file header record")
+    records = check_structure(path.name, numbered)
     for number, row in numbered:
         fields = row.split(",")
         if fields[0] == "16" and len(fields) > 2 and not fields[2].strip().lstrip("+-").isdigit():
             reason = f"transaction amount {fields[2]!r} is not a whole number of minor units"
             raise StatementFileError(path.name, number, reason)
+    reading = _CountedRecords(rows)
     try:
-        parsed = bai2_parser.parse_from_lines(rows, check_integrity=True)
+        parsed = Bai2FileParser(reading, check_integrity=True).parse()
     except IntegrityException as exc:
         line = _failing_trailer(rows, _Lines.of(numbered))
         raise StatementFileError(path.name, line, f"BAI2 control check failed: {exc}") from exc
     except (ParsingException, NotSupportedYetException, ValueError, KeyError, IndexError) as exc:
-        raise StatementFileError(path.name, None, f"not a readable BAI2 file: {exc}") from exc
+        failed = records[min(max(reading.index, 0), len(records) - 1)]
+        reason = f"not a readable {failed.code} record: {exc or type(exc).__name__}"
+        raise StatementFileError(path.name, failed.line, reason) from exc
     return _statement(path, parsed, _Lines.of(numbered))
+
+
+class _CountedRecords(IteratorHelper):  # type: ignore[misc]
+    """The package's record iterator, counting records so a refusal can name its line."""
+
+    def __init__(self, rows: list[str]) -> None:
+        self.index = -1
+        super().__init__(rows)
+
+    def advance(self) -> None:
+        self.index += 1  # first: a record the package cannot even assemble is the one counted
+        super().advance()
 
 
 def _failing_trailer(rows: list[str], lines: _Lines) -> int | None:

@@ -4,7 +4,8 @@
 (OFXSpecError) that ofxparse reads correctly, and both read the other sample the same way.
 OFX declares no opening balance and no control totals, so nothing can be balanced: the
 ledger balance is reported as the closing balance and `controls` stays empty. Every TRNAMT is
-checked to be a plain decimal before parsing, so a corrupted amount names its line.
+checked to be a plain decimal before parsing, so a corrupted amount names its line; and every
+aggregate must close (`ofx_structure`), so a file cut short is refused at its last line.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ofxparse import OfxParser
 
 from cobranza.domain.statements import Direction, Statement, StatementFileError
 from cobranza.integrations.bank_files.assembly import StatementBuilder, money, read_text
+from cobranza.integrations.bank_files.ofx_structure import OfxOutline, check_nesting
 
 _AMOUNT = re.compile(r"<TRNAMT>\s*([^<\r\n]*)", re.IGNORECASE)
 _FITID = re.compile(r"<FITID>\s*([^<\r\n]*)", re.IGNORECASE)
@@ -29,9 +31,15 @@ def _line_at(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
+def _first(outline: OfxOutline, *names: str) -> int:
+    found = [outline.first_line[n] for n in names if n in outline.first_line]
+    return min(found, default=outline.body_line)
+
+
 def read_ofx(path: Path) -> Statement:
     """Read the first bank or card statement of an OFX file."""
     text = read_text(path, ("utf-8", "cp1252"))
+    outline = check_nesting(path.name, text)
     for match in _AMOUNT.finditer(text):
         if not _DECIMAL.match(match.group(1).strip()):
             raise StatementFileError(
@@ -46,14 +54,18 @@ def read_ofx(path: Path) -> Statement:
             warnings.simplefilter("ignore", DeprecationWarning)
             parsed = OfxParser.parse(io.BytesIO(text.encode("utf-8")))
     except Exception as exc:  # ofxparse raises its own and bare exceptions alike
-        raise StatementFileError(path.name, None, f"not a readable OFX file: {exc}") from exc
-    account = parsed.account
-    statement = getattr(account, "statement", None) if account is not None else None
-    if statement is None:
-        raise StatementFileError(path.name, None, "the OFX file holds no bank statement")
+        reason = f"not a readable OFX file: {exc or type(exc).__name__}"
+        raise StatementFileError(path.name, outline.body_line, reason) from exc
+    account = getattr(parsed, "account", None)
+    if account is None or getattr(account, "statement", None) is None:
+        reason = "the OFX file holds no bank or card statement (STMTRS or CCSTMTRS)"
+        raise StatementFileError(path.name, outline.body_line, reason)
+    statement = account.statement
+    statement_line = _first(outline, "STMTRS", "CCSTMTRS")
     currency = str(statement.currency or "").upper()
     if not currency:
-        raise StatementFileError(path.name, None, "the statement has no CURDEF currency")
+        reason = "the statement has no CURDEF currency"
+        raise StatementFileError(path.name, statement_line, reason)
     number = str(account.account_id).strip()
     builder = StatementBuilder.for_file(path, "ofx", "ofx")
     for transaction in statement.transactions:
@@ -78,7 +90,7 @@ def read_ofx(path: Path) -> Statement:
             bank_code=str(transaction.type or "").upper() or None,
         )
     closing = (
-        money(path.name, None, statement.balance, currency)
+        money(path.name, _first(outline, "LEDGERBAL"), statement.balance, currency)
         if getattr(statement, "balance", None) is not None
         else None
     )
