@@ -162,12 +162,8 @@ def payers_of(unnamed: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
     if names.height:
         # A customer's invoices mostly carry the same names: normalise each once.
         spelled = items.select("owner", key="customer_names").explode("key").drop_nulls("key")
-        known = _normalised(spelled.unique(), normalise_name, _name_expr).unique()
-        found.append(
-            _normalised(names, normalise_name, _name_expr)
-            .join(known, on="key", how="inner")
-            .select("pos", "owner")
-        )
+        known = _names(spelled.unique()).unique()
+        found.append(_names(names).join(known, on="key", how="inner").select("pos", "owner"))
     return pl.concat(found, how="vertical_relaxed").unique()
 
 
@@ -191,6 +187,23 @@ def _normalised(
     at = odd.arg_true()
     fixed = pl.Series("key", [fn(text) for text in key.gather(at).to_list()], dtype=pl.String)
     return done.with_columns(done.get_column("key").scatter(at, fixed))
+
+
+def _names(frame: pl.DataFrame) -> pl.DataFrame:
+    """Column `key` normalised as `normalise_name` does. Most names need only upper case and no
+    spaces ("Cliente 7 SA de CV"); the others (punctuation, accents) take the whole rule."""
+    key = frame.get_column("key")
+    simple = frame.with_columns(
+        key=pl.col("key").str.to_uppercase().str.replace_all(" ", "", literal=True)
+    )
+    odd = (
+        simple.get_column("key").str.contains("[^A-Z0-9]") | key.str.contains(_NON_ASCII)
+    ).fill_null(False)
+    if not odd.any():
+        return simple
+    at = odd.arg_true()
+    fixed = _normalised(pl.DataFrame({"key": key.gather(at)}), normalise_name, _name_expr)
+    return simple.with_columns(simple.get_column("key").scatter(at, fixed.get_column("key")))
 
 
 def _references(frame: pl.DataFrame) -> pl.DataFrame:
