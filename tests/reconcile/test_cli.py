@@ -264,15 +264,25 @@ def test_exceptions_list_refuses_an_unknown_status_naming_the_accepted_ones(url:
 
 def test_exceptions_list_all_shows_every_status(url: str) -> None:
     store = Store.from_url(url)
-    money_in.queue_exception(store, source="statement", key="E-2", reason="no invoice matches")
+    for key in ("E-2", "E-3", "E-4"):
+        money_in.queue_exception(store, source="statement", key=key, reason="no invoice matches")
+    at = datetime.now(UTC)
+    for key, status in (("E-3", "confirmed"), ("E-4", "reassigned")):
+        row = money_in.exception_by_key(store, "statement", key)
+        assert row is not None and row.id is not None
+        money_in.resolve_exception(store, row.id, status=status, actor="ana", resolution={}, at=at)
     store.dispose()
 
-    result = CliRunner().invoke(
-        app, ["exceptions", "list", "--status", "all", "--json", "--database-url", url]
-    )
+    def listed(status: str) -> list[tuple[str, str]]:
+        result = CliRunner().invoke(
+            app, ["exceptions", "list", "--status", status, "--json", "--database-url", url]
+        )
+        assert result.exit_code == 0, result.output
+        return [(row["key"], row["status"]) for row in json.loads(result.stdout)]
 
-    assert result.exit_code == 0, result.output
-    assert [row["key"] for row in json.loads(result.stdout)] == ["E-2"]
+    assert listed("all") == [("E-2", "open"), ("E-3", "confirmed"), ("E-4", "reassigned")]
+    assert listed("open") == [("E-2", "open")]
+    assert listed("confirmed") == [("E-3", "confirmed")]
 
 
 def test_the_table_off_a_terminal_is_wide_enough_to_cut_nothing(
