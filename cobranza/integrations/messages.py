@@ -86,14 +86,17 @@ class MessageCatalog:
 
     def has_template(self, name: str, channel: Channel = Channel.EMAIL) -> bool:
         """True when every language has every part the channel needs, so no customer is left out."""
-        if not _SAFE_NAME.match(name):
-            return False
+        return _SAFE_NAME.match(name) is not None and not self.missing_files(name, channel)
+
+    def missing_files(self, name: str, channel: Channel = Channel.EMAIL) -> list[Path]:
+        """The files of that template and channel missing in some language, by language."""
         parts = CHANNEL_PARTS[channel]
-        return all(
-            (self.root / lang / f"{name}.{part}.j2").is_file()
+        return [
+            self.root / lang / f"{name}.{part}.j2"
             for lang in self.languages()
             for part in parts
-        )
+            if not (self.root / lang / f"{name}.{part}.j2").is_file()
+        ]
 
     def render(
         self,

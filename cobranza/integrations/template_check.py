@@ -200,9 +200,10 @@ def missing_templates(catalog: MessageCatalog, shipped: MessageCatalog) -> list[
     if not catalog.languages():
         return [f"{catalog.root}: no templates (expected <lang>/<name>.<part>.j2 folders)"]
     return [
-        f"{catalog.root}: template {name!r} is missing a {channel.value} part in some "
-        f"language of {', '.join(catalog.languages())} (the shipped templates send it)"
+        f"{missing}: missing: template {name!r} is sent by {channel.value} in the shipped "
+        "templates, in every language"
         for name in shipped.template_names()
         for channel in _MESSAGE_CHANNELS
-        if shipped.has_template(name, channel) and not catalog.has_template(name, channel)
+        if shipped.has_template(name, channel)
+        for missing in catalog.missing_files(name, channel)
     ]

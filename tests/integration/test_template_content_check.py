@@ -168,8 +168,11 @@ def test_a_folder_without_templates_is_refused(tmp_path: Path) -> None:
 def test_a_folder_one_level_too_deep_or_missing_a_template_is_refused(templates: Path) -> None:
     """A language folder given as the root, or a template removed: named, not passed."""
     deep = templates_dir_problems(templates / "en")
-    assert deep and all("is missing" in p or "no templates" in p for p in deep)
+    assert deep and all("missing" in p or "no templates" in p for p in deep)
     for part in (templates / "es").glob("overdue.*.j2"):
         part.unlink()
     problems = templates_dir_problems(templates)
-    assert any("'overdue'" in p and "email" in p for p in problems)
+    # Each missing file is named, in the language it is missing from.
+    gone = str(templates / "es" / "overdue.txt.j2")
+    assert any(p.startswith(f"{gone}: missing: template 'overdue'") for p in problems)
+    assert not any(str(templates / "en" / "overdue") in p for p in problems)
