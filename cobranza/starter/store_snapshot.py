@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from sqlalchemy import MetaData, create_engine, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
+from sqlmodel import SQLModel
 
-from cobranza.store.engine import resolve_url
+from cobranza.store.engine import make_engine, resolve_url
 from cobranza.store.store import Store
 
 
@@ -49,10 +50,12 @@ def read_only_store(url: str | None) -> Iterator[Store | None]:
 
     A SQLite store is copied into memory first: reading money-in data creates its tables when
     they are missing, and the copy takes that write, not the user's file. A server database is
-    read in place.
+    read in place over one connection whose transactions are all read only (_server_read_only).
     """
     path = sqlite_path(url)
-    if path is None:
+    if path is None and make_url(resolve_url(url)).get_backend_name() != "sqlite":
+        store = _server_read_only(url)
+    elif path is None:
         store = Store.from_url(url)
     elif not path.is_file():
         yield None
@@ -66,3 +69,20 @@ def read_only_store(url: str | None) -> Iterator[Store | None]:
         yield store
     finally:
         store.dispose()
+
+
+def _server_read_only(url: str | None) -> Store:
+    """A server database for a dry run: one connection, every transaction on it read only, so
+    nothing can be written. Tables it does not have yet (the money-in ones before a first
+    import) stand in as empty temporary tables of that connection, gone when it closes."""
+    engine = create_engine(make_engine(url).url, poolclass=StaticPool)
+    with engine.begin() as conn:
+        inspector = inspect(conn)
+        scratch = MetaData()
+        for table in SQLModel.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                stand_in = table.to_metadata(scratch)
+                stand_in._prefixes = ["TEMPORARY"]
+                stand_in.create(conn)
+        conn.exec_driver_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    return Store(engine)
