@@ -44,12 +44,8 @@ import polars as pl
 from lifecycle_throughput import machine_info, run_and_exit, shown
 
 from cobranza.domain.matching import OpenItem, match_lines, normalise_reference
-from cobranza.domain.matching_frames import (
-    as_line_matches,
-    items_frame,
-    lines_frame,
-    match_frames,
-)
+from cobranza.domain.matching_frames import match_frames
+from cobranza.domain.matching_objects import as_line_matches, items_frame, lines_frame
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Direction, StatementLine
 

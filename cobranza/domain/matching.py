@@ -565,7 +565,7 @@ def match_lines(
     """
     lines = list(lines)
     if fast and len(lines) >= COMPILED_FROM:
-        from cobranza.domain.matching_frames import match_objects  # loaded only when needed
+        from cobranza.domain.matching_objects import match_objects  # loaded only when needed
 
         return match_objects(lines, items)
     # Only acyclic objects are made here; the cyclic collector would rescan every live line

@@ -15,7 +15,7 @@ from cobranza.domain.matching import (
     remittance_tokens,
     subsets_summing_to,
 )
-from cobranza.domain.matching_frames import match_objects
+from cobranza.domain.matching_objects import match_objects
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Direction, StatementLine
 

@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cobranza.domain.matching import LineMatch, OpenItem, Outcome, Rule, match_lines
-from cobranza.domain.matching_frames import match_frames, match_objects
+from cobranza.domain.matching_frames import match_frames
+from cobranza.domain.matching_objects import items_frame, lines_frame, match_objects
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Direction, StatementLine
 
@@ -215,8 +216,6 @@ def test_frames_name_each_line_once_in_booking_order_with_its_allocations() -> N
         )
         for n, (amount, day, ref) in enumerate([(150, 9, "INV-0"), (40, 2, "INV-0")])
     )
-    from cobranza.domain.matching_frames import items_frame, lines_frame
-
     matched = match_frames(lines_frame([late, early]), items_frame(items))
 
     assert matched.lines.select("row", "outcome", "rule", "credit").rows() == [
