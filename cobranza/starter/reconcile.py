@@ -219,7 +219,9 @@ def reconcile(
     try:
         statement = load_statement(file, format_name(fmt), mapping)
     except StatementFileError as exc:
-        where = f"{exc.file}:{exc.line}" if exc.line is not None else exc.file
+        # Readers name the file by its name; the user gave a path, so show that one.
+        shown = str(file) if exc.file == file.name else exc.file
+        where = f"{shown}:{exc.line}" if exc.line is not None else shown
         typer.echo(f"{where}: {exc.reason}", err=True)
         if as_json_flag:  # a script reading stdout learns why, not just that nothing came
             failed = {"lines": [], "errors": [f"{where}: {exc.reason}"], "store": None}

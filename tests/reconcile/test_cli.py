@@ -147,8 +147,8 @@ def test_an_unreadable_file_exits_non_zero_naming_file_line_and_reason(
     )
     result = CliRunner().invoke(app, ["reconcile", str(broken), "--json", "--database-url", url])
     assert result.exit_code == 2
-    assert result.stderr.startswith("broken.xml:")
-    line = result.stderr.split(":")[1]
+    assert result.stderr.startswith(f"{broken}:")  # the path as given, not only its name
+    line = result.stderr.removeprefix(f"{broken}:").split(":")[0]
     assert line.isdigit() and int(line) > 1
     # --json still prints one object: no lines, the same error, nothing stored.
     assert json.loads(result.stdout) == {
