@@ -402,11 +402,13 @@ class _Matcher:
         return self._grouped_by_amount(line, owner)
 
     def _in_window(self, i: int, booked_on: date) -> bool:
+        # Day numbers: a window reaching past year 1 or 9999 is still a window.
         item = self.ix.items[i]
+        day = booked_on.toordinal()
         return (
-            item.issued_on - DATE_WINDOW_BEFORE_ISSUE
-            <= booked_on
-            <= item.due_on + DATE_WINDOW_AFTER_DUE
+            item.issued_on.toordinal() - DATE_WINDOW_BEFORE_ISSUE.days
+            <= day
+            <= item.due_on.toordinal() + DATE_WINDOW_AFTER_DUE.days
         )
 
     def _grouped_by_amount(self, line: StatementLine, owner: Owner) -> LineMatch:
@@ -564,7 +566,7 @@ def match_lines(
     to the same results on any input.
     """
     lines = list(lines)
-    if fast and len(lines) >= COMPILED_FROM:
+    if fast and len(lines) >= COMPILED_FROM and fits_compiled(lines, items):
         from cobranza.domain.matching_objects import match_objects  # loaded only when needed
 
         return match_objects(lines, items)
@@ -577,6 +579,18 @@ def match_lines(
     finally:
         if collecting:
             gc.enable()
+
+
+# The compiled rules sum amounts in int64; below this every sum they make fits.
+COMPILED_BOUND = 2**62
+
+
+def fits_compiled(lines: Sequence[StatementLine], items: Sequence[OpenItem]) -> bool:
+    """Whether the compiled rules can decide these exactly: every amount, line number and sum
+    of them stays within int64 (an input of trillions in a currency's minor units does not)."""
+    owed = sum(abs(i.outstanding.minor) for i in items)
+    largest = max((max(ln.amount.minor, ln.line) for ln in lines), default=0)
+    return owed + largest < COMPILED_BOUND
 
 
 BOOKING_ORDER = attrgetter("booked_on", "source", "line", "entry_id")

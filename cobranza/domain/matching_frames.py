@@ -20,6 +20,7 @@ import polars as pl
 
 from cobranza.domain import matching_kernel as kernel
 from cobranza.domain.matching import (
+    COMPILED_BOUND,
     CONFIDENCE,
     DATE_WINDOW_AFTER_DUE,
     DATE_WINDOW_BEFORE_ISSUE,
@@ -132,7 +133,9 @@ class MatchedFrames:
 def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
     """Match a frame of lines (LINE_SCHEMA) against a frame of open items (ITEM_SCHEMA)."""
     lines = lines.select(list(LINE_SCHEMA)).cast(LINE_SCHEMA)
-    items = items.select(list(ITEM_SCHEMA)).cast(ITEM_SCHEMA).with_row_index("item")
+    items = items.select(list(ITEM_SCHEMA)).cast(ITEM_SCHEMA)
+    _check(lines, items)
+    items = items.with_row_index("item")
     ordered = in_booking_order(lines)
     n = ordered.height
     active = ordered.filter(pl.col("kind") == kernel.ACTIVE)
@@ -190,6 +193,39 @@ def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
     return _results(ordered, items, owners.drop("item"), payers, out)
 
 
+class FrameError(ValueError):
+    """Frames the engine cannot read as they are; names the frame, column and reason."""
+
+
+_REQUIRED_LINE = ["source", "line", "entry_id", "direction", "amount", "currency", "booked_on"]
+_REQUIRED_ITEM = ["tenant", "invoice_id", "workflow_id", "customer_id", "outstanding"]
+_REQUIRED_ITEM += ["currency", "issued_on", "due_on"]
+
+
+def _check(lines: pl.DataFrame, items: pl.DataFrame) -> None:
+    """What StatementLine and OpenItem would refuse, refused here too, before anything runs."""
+    for frame, name, required in (
+        (lines, "lines", _REQUIRED_LINE),
+        (items, "items", _REQUIRED_ITEM),
+    ):
+        for column in required:
+            if frame.get_column(column).null_count():
+                raise FrameError(f"{name}.{column}: a null where a value is required")
+    directions = set(lines.get_column("direction").unique().to_list()) - {"credit", "debit"}
+    if directions:
+        raise FrameError(f"lines.direction: {sorted(directions)} is not 'credit' or 'debit'")
+    if lines.height and lines.get_column("amount").min() <= 0:  # type: ignore[operator]
+        raise FrameError("lines.amount: amounts are positive (direction says which way)")
+    # Sums of amounts must fit int64 (as float: the check itself must not overflow).
+    owed = float(items.get_column("outstanding").cast(pl.Float64).abs().sum())
+    largest = lines.select(pl.max_horizontal("amount", "line").cast(pl.Float64).max()).item()
+    if owed + float(largest or 0.0) >= COMPILED_BOUND:
+        raise FrameError(
+            "lines.amount, items.outstanding: too large to sum in 64 bits; "
+            "match these with matching.match_lines(..., fast=False)"
+        )
+
+
 def _ints(column: pl.Series) -> np.ndarray:
     """A column without nulls as int64 (dates as day numbers), whatever its length."""
     return column.cast(pl.Int64).to_numpy().astype(np.int64, copy=False)
@@ -217,7 +253,7 @@ class _Groups:
         return found
 
     def by_due_date(self, items: pl.DataFrame, wanted: np.ndarray) -> np.ndarray:
-        """The positions of `items`, with the wanted groups' ranges in `Matcher.by_due_date`'s
+        """The positions of `items`, with the wanted groups' ranges in `_Index.by_due_date`'s
         order (due date, then invoice id): the only groups a grouped-by-amount search opens."""
         order: np.ndarray = np.array(self.items, dtype=np.int64)
         if wanted.shape[0] == 0:

@@ -1,7 +1,7 @@
-"""The matching rules of `matching.Matcher`, compiled (numba) over integer columns.
+"""The matching rules of `matching._Matcher`, compiled (numba) over integer columns.
 
 The same decisions, line by line in booking order, with every string already resolved by
-`matching_frames` to integers: which open items a line names (in the order the rules look
+`matching_keys` to integers: which open items a line names (in the order the rules look
 them up), who its payer is, and each item's owner, currency and dates as day numbers. What a
 line decides is written to per-line arrays (outcome, rule, confidence, credit, why, owner)
 and to two growing lists of (line, item, amount) for allocations and (line, item) for the
@@ -88,6 +88,7 @@ def _push(buf: Any, size: int, a: int, b: int, c: int) -> Any:
 def _search(values: Any, suffix: Any, target: int, budget: int, found: Any) -> tuple[bool, int]:
     """`subsets_summing_to`'s depth-first search, step for step, with a stack of its own
     (a recursive function is not safe to load from numba's cache): (completed, sets found).
+    A set is kept as the bits of an int64, so the search may look at 63 items at most.
 
     Each frame is one call walk(k, left): counted, then its "take k" branch explored in full
     before its "skip k" branch, as the recursion does.
@@ -156,6 +157,13 @@ def decide(
     search_items: int,
     search_steps: int,
 ) -> tuple[Any, Any, Any, Any, Any, Any, Any, Any, Any, int, Any, int]:
+    """Every line's result, in booking order: rule 1 over every line, then rules 2 and 3 over
+    the lines that named nothing, exactly as `matching._match_in_passes` runs `_Matcher`.
+
+    Returns (outcome, rule, confidence, credit, why, owner, count, owed_sum) per line, then the
+    allocations (line, item, amount) and how many, then the named invoices (line, item, 0) and
+    how many. Amounts must leave room to be summed in int64 (`matching.fits_compiled`).
+    """
     n = kind.shape[0]
     remaining = item_outstanding.copy()
     outcome = np.full(n, EXCEPTION, dtype=np.int8)
@@ -223,12 +231,14 @@ def decide(
                     continue
                 outcome[pos], rule[pos] = MATCHED, GROUPED
                 confidence[pos] = confidence_of[C_GROUPED + text]
+                given = 0  # what the open ones take: an item owing less than nothing takes none
                 for i in open_ones:
                     allocations = _push(allocations, n_alloc, pos, i, remaining[i])
                     n_alloc += 1
+                    given += remaining[i]
                     remaining[i] = 0
-                if paid > owed:
-                    credit[pos], why[pos] = paid - owed, OVERPAID
+                if paid > given:
+                    credit[pos], why[pos] = paid - given, OVERPAID
                 continue
             i = same[0]
         # One invoice named in the line's currency: it takes what is still owed.

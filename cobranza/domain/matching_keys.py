@@ -1,7 +1,7 @@
 """Statement lines' strings turned into the integers the compiled rules read, with polars.
 
-Booking order, the open items each line names (in the order `Matcher.by_reference` looks them
-up) and the customers a payer may be, each as `matching.Matcher` reads them. Strings are
+Booking order, the open items each line names (in the order `_Matcher.by_reference` looks them
+up) and the customers a payer may be, each as `matching._Matcher` reads them. Strings are
 normalised by polars where they are ASCII; the few that are not go through the very functions
 the per-line rules use, so both read every reference and name alike.
 """
@@ -55,7 +55,7 @@ def in_booking_order(lines: pl.DataFrame) -> pl.DataFrame:
 def reference_hits(
     active: pl.DataFrame, items: pl.DataFrame, n: int
 ) -> tuple[pl.DataFrame, np.ndarray]:
-    """(pos, item) sorted as `Matcher.by_reference` looks items up (its structured reference,
+    """(pos, item) sorted as `_Matcher.by_reference` looks items up (its structured reference,
     else its other references then its remittance tokens, each in input order of the items),
     and for each line whether its hits came from that second, weaker look."""
     keys = _item_keys(items)
@@ -140,7 +140,7 @@ def _item_keys(items: pl.DataFrame) -> pl.DataFrame:
 
 
 def payers_of(unnamed: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
-    """(pos, owner): who each line naming no item may be from, as `Matcher.payers` finds it:
+    """(pos, owner): who each line naming no item may be from, as `_Index.payers` finds it:
     by account when that finds anyone, otherwise by name. `items` carries `owner`."""
     given = pl.col("key").is_not_null() & (pl.col("key") != "")
     accounts = unnamed.select("pos", key="counterparty_account").filter(given)

@@ -13,8 +13,21 @@ from typing import Any
 
 import polars as pl
 
-from cobranza.domain.matching import Allocation, LineMatch, OpenItem, Outcome, Rule
-from cobranza.domain.matching_frames import ITEM_SCHEMA, LINE_SCHEMA, MatchedFrames, match_frames
+from cobranza.domain.matching import (
+    Allocation,
+    LineMatch,
+    OpenItem,
+    Outcome,
+    Rule,
+    fits_compiled,
+)
+from cobranza.domain.matching_frames import (
+    ITEM_SCHEMA,
+    LINE_SCHEMA,
+    FrameError,
+    MatchedFrames,
+    match_frames,
+)
 from cobranza.domain.money import Money
 from cobranza.domain.statements import StatementLine
 
@@ -88,6 +101,8 @@ def _lists(values: list[tuple[str, ...]]) -> pl.Series:
 
 def match_objects(lines: Sequence[StatementLine], items: Sequence[OpenItem]) -> list[LineMatch]:
     """`match_frames` from and to the domain's objects: what `match_lines` gives."""
+    if not fits_compiled(lines, items):
+        raise FrameError("amounts too large to sum in 64 bits: use match_lines(..., fast=False)")
     return as_line_matches(match_frames(lines_frame(lines), items_frame(items)), lines)
 
 
