@@ -19,19 +19,19 @@ import tempfile
 from datetime import date, datetime, time
 from pathlib import Path
 
+from record_autopay_histories import ZONE, invoice  # the same invoice, beside this script
+
 from cobranza.domain.autopay import AutopaySetup
 from cobranza.domain.charges import PaymentMethod, PaymentMethodAdded
 from cobranza.domain.declines import CardNetwork
 from cobranza.domain.declines_file import load_retry_rules
-from cobranza.domain.invoice import Customer, Invoice, local_instant
-from cobranza.domain.money import Money
+from cobranza.domain.invoice import local_instant
 from cobranza.starter.cli import DEFAULT_POLICY, read_policy
 from cobranza.starter.simulate import Simulator
 from cobranza.starter.simulation_input import EventKind, ScheduledEvent, SimulationInput
 from cobranza.starter.stack import local_stack
 
 HERE = Path(__file__).resolve().parent
-ZONE = "America/Mexico_City"
 CARD_A = PaymentMethod(
     method_id="pm_decline_visa_51", fingerprint="fp-51", network=CardNetwork.VISA
 )
@@ -42,24 +42,6 @@ CARD_B = PaymentMethod(
 
 def at(day: int, hour: int) -> datetime:
     return local_instant(date(2026, 4, day), time(hour), ZONE)
-
-
-def invoice(invoice_id: str) -> Invoice:
-    customer = Customer(
-        tenant="replay",
-        customer_id=f"C-{invoice_id}",
-        email=f"{invoice_id.lower()}@customers.example.com",
-        country="MX",
-        timezone=ZONE,
-        locale="es_MX",
-    )
-    return Invoice(
-        invoice_id=invoice_id,
-        customer=customer,
-        amount=Money.parse("1000.00", "MXN"),
-        issued_on=date(2026, 3, 11),
-        due_on=date(2026, 4, 10),
-    )
 
 
 def added(invoice_id: str, when: datetime, event: PaymentMethodAdded) -> ScheduledEvent:
