@@ -140,26 +140,14 @@ def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
     n = ordered.height
     active = ordered.filter(pl.col("kind") == kernel.ACTIVE)
     hits, from_text = reference_hits(active, items, n)
-    owners = (
-        items.group_by("tenant", "customer_id", maintain_order=True)
-        .agg("item")
-        .with_row_index("owner")
-    )
-    item_owner = np.empty(items.height, dtype=np.int64)
-    exploded = owners.select("owner", "item").explode("item")
-    item_owner[_ints(exploded.get_column("item"))] = _ints(exploded.get_column("owner"))
+    owners, item_owner = _owners(items)
     every_currency = pl.concat([ordered.get_column("currency"), items.get_column("currency")])
     codes = {c: k for k, c in enumerate(every_currency.unique().to_list())}
     line_currency = ordered.get_column("currency").replace_strict(codes, return_dtype=pl.Int64)
     item_currency = items.get_column("currency").replace_strict(codes, return_dtype=pl.Int64)
     unnamed = active.join(hits.select("pos").unique(), on="pos", how="anti")
     payers = payers_of(unnamed, items.with_columns(owner=pl.Series(item_owner)))
-    payer_count = np.zeros(n, dtype=np.int64)
-    payer_owner = np.full(n, -1, dtype=np.int64)
-    counted = payers.group_by("pos").agg(payers=pl.len(), owner=pl.col("owner").first())
-    at = _ints(counted.get_column("pos"))
-    payer_count[at] = _ints(counted.get_column("payers"))
-    payer_owner[at] = _ints(counted.get_column("owner"))
+    payer_count, payer_owner = _payer_of_each_line(payers, n)
     groups = _Groups(item_owner, _ints(item_currency), len(codes))
     line_group = groups.of(payer_owner, _ints(line_currency), payer_count == 1)
     by_due = groups.by_due_date(items, np.unique(line_group[line_group >= 0]))
@@ -190,7 +178,31 @@ def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
         GROUP_SEARCH_ITEMS,
         GROUP_SEARCH_STEPS,
     )
-    return _results(ordered, items, owners.drop("item"), payers, out)
+    return _results(ordered, items, owners, payers, out)
+
+
+def _owners(items: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
+    """(owner, tenant, customer_id) in order of first appearance, and each item's owner."""
+    owners = (
+        items.group_by("tenant", "customer_id", maintain_order=True)
+        .agg("item")
+        .with_row_index("owner")
+    )
+    item_owner = np.empty(items.height, dtype=np.int64)
+    exploded = owners.select("owner", "item").explode("item")
+    item_owner[_ints(exploded.get_column("item"))] = _ints(exploded.get_column("owner"))
+    return owners.drop("item"), item_owner
+
+
+def _payer_of_each_line(payers: pl.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each line: how many customers its payer may be, and which when there is one."""
+    count = np.zeros(n, dtype=np.int64)
+    owner = np.full(n, -1, dtype=np.int64)
+    counted = payers.group_by("pos").agg(payers=pl.len(), owner=pl.col("owner").first())
+    at = _ints(counted.get_column("pos"))
+    count[at] = _ints(counted.get_column("payers"))
+    owner[at] = _ints(counted.get_column("owner"))
+    return count, owner
 
 
 class FrameError(ValueError):
