@@ -295,6 +295,7 @@ def _results(
     payers: pl.DataFrame,
     out: tuple[Any, ...],
 ) -> MatchedFrames:
+    """The kernel's arrays as frames: labels for codes, strings gathered for item indexes."""
     outcome, rule, confidence, credit, why, owner, count, owed, allocs, n_alloc, named, n_named = (
         out
     )

@@ -19,12 +19,10 @@ from cobranza.domain.matching import (
     OpenItem,
     Outcome,
     Rule,
-    fits_compiled,
 )
 from cobranza.domain.matching_frames import (
     ITEM_SCHEMA,
     LINE_SCHEMA,
-    FrameError,
     MatchedFrames,
     match_frames,
 )
@@ -100,9 +98,8 @@ def _lists(values: list[tuple[str, ...]]) -> pl.Series:
 
 
 def match_objects(lines: Sequence[StatementLine], items: Sequence[OpenItem]) -> list[LineMatch]:
-    """`match_frames` from and to the domain's objects: what `match_lines` gives."""
-    if not fits_compiled(lines, items):
-        raise FrameError("amounts too large to sum in 64 bits: use match_lines(..., fast=False)")
+    """`match_frames` from and to the domain's objects: what `match_lines` gives. Amounts must
+    fit int64 (`match_lines` checks `fits_compiled` first; match_frames refuses larger sums)."""
     return as_line_matches(match_frames(lines_frame(lines), items_frame(items)), lines)
 
 
