@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from cobranza.domain import matching_kernel as kernel
+from cobranza.domain import matching_keys as keys
 from cobranza.domain.matching import (
     COMPILED_BOUND,
     CONFIDENCE,
@@ -36,7 +37,6 @@ from cobranza.domain.matching import (
     Rule,
     several_payers,
 )
-from cobranza.domain.matching_keys import in_booking_order, payers_of, reference_hits
 from cobranza.domain.money import Money
 
 LINE_SCHEMA: pl.Schema = pl.Schema(
@@ -135,37 +135,35 @@ def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
     lines = lines.select(list(LINE_SCHEMA)).cast(LINE_SCHEMA)
     items = items.select(list(ITEM_SCHEMA)).cast(ITEM_SCHEMA)
     _check(lines, items)
-    items = items.with_row_index("item")
-    ordered = in_booking_order(lines)
-    n = ordered.height
-    active = ordered.filter(pl.col("kind") == kernel.ACTIVE)
-    hits, from_text = reference_hits(active, items, n)
-    owners, item_owner = _owners(items)
-    every_currency = pl.concat([ordered.get_column("currency"), items.get_column("currency")])
-    codes = {c: k for k, c in enumerate(every_currency.unique().to_list())}
-    line_currency = ordered.get_column("currency").replace_strict(codes, return_dtype=pl.Int64)
-    item_currency = items.get_column("currency").replace_strict(codes, return_dtype=pl.Int64)
-    unnamed = active.join(hits.select("pos").unique(), on="pos", how="anti")
-    payers = payers_of(unnamed, items.with_columns(owner=pl.Series(item_owner)))
-    payer_count, payer_owner = _payer_of_each_line(payers, n)
-    groups = _Groups(item_owner, _ints(item_currency), len(codes))
-    line_group = groups.of(payer_owner, _ints(line_currency), payer_count == 1)
+    n = lines.height
+    booked = keys.booking(lines)
+    active = booked.kind[booked.at] == kernel.ACTIVE  # by row
+    hits = keys.reference_hits(lines, active, booked.at, items)
+    item_owner, first_item = keys.owners_of(items)
+    line_currency, item_currency = keys.codes(
+        lines.get_column("currency"), items.get_column("currency")
+    )
+    currencies = int(max(line_currency.max(initial=-1), item_currency.max(initial=-1))) + 1
+    unnamed = active & (np.diff(hits.ptr) == 0)[booked.at]
+    payers = keys.payers_of(lines, unnamed, items, item_owner)
+    payer_count, payer_owner = _payer_of_each_line(payers, booked.at, n)
+    groups = _Groups(item_owner, item_currency, currencies)
+    line_currency = line_currency[booked.order]
+    line_group = groups.of(payer_owner, line_currency, payer_count == 1)
     by_due = groups.by_due_date(items, np.unique(line_group[line_group >= 0]))
-    hit_ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(_ints(hits.get_column("pos")), minlength=n), out=hit_ptr[1:])
     out = kernel.decide(
-        _ints(ordered.get_column("kind")).astype(np.int8),
-        _ints(ordered.get_column("amount")),
-        _ints(line_currency),
-        _ints(ordered.get_column("booked_on")),
-        hit_ptr,
-        _ints(hits.get_column("item")),
-        from_text,
+        booked.kind,
+        _ints(lines.get_column("amount"))[booked.order],
+        line_currency,
+        _ints(lines.get_column("booked_on"))[booked.order],
+        hits.ptr,
+        hits.items,
+        hits.from_text,
         payer_count,
         payer_owner,
         line_group,
         _ints(items.get_column("outstanding")),
-        _ints(item_currency),
+        item_currency,
         item_owner,
         _ints(items.get_column("issued_on")),
         _ints(items.get_column("due_on")),
@@ -178,30 +176,20 @@ def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
         GROUP_SEARCH_ITEMS,
         GROUP_SEARCH_STEPS,
     )
-    return _results(ordered, items, owners, payers, out)
+    owners = items.select("tenant", "customer_id").gather(first_item)
+    return _results(lines, booked, items, owners, payers, out)
 
 
-def _owners(items: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
-    """(owner, tenant, customer_id) in order of first appearance, and each item's owner."""
-    owners = (
-        items.group_by("tenant", "customer_id", maintain_order=True)
-        .agg("item")
-        .with_row_index("owner")
-    )
-    item_owner = np.empty(items.height, dtype=np.int64)
-    exploded = owners.select("owner", "item").explode("item")
-    item_owner[_ints(exploded.get_column("item"))] = _ints(exploded.get_column("owner"))
-    return owners.drop("item"), item_owner
-
-
-def _payer_of_each_line(payers: pl.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each line: how many customers its payer may be, and which when there is one."""
+def _payer_of_each_line(
+    payers: keys.Payers, at: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each line in booking order: how many customers its payer may be, and which when
+    there is one."""
     count = np.zeros(n, dtype=np.int64)
     owner = np.full(n, -1, dtype=np.int64)
-    counted = payers.group_by("pos").agg(payers=pl.len(), owner=pl.col("owner").first())
-    at = _ints(counted.get_column("pos"))
-    count[at] = _ints(counted.get_column("payers"))
-    owner[at] = _ints(counted.get_column("owner"))
+    pos = at[payers.row]
+    np.add.at(count, pos, 1)
+    owner[pos] = payers.owner
     return count, owner
 
 
@@ -275,9 +263,9 @@ class _Groups:
         positions = np.flatnonzero(needed[self.of_item[self.items]])
         subset = self.items[positions]
         order[positions] = (
-            items.select("item", "due_on", "invoice_id")
+            items.select("due_on", "invoice_id")
             .gather(subset)
-            .with_columns(group=pl.Series(self.of_item[subset]))
+            .with_columns(item=pl.Series(subset), group=pl.Series(self.of_item[subset]))
             .sort("group", "due_on", "invoice_id", "item")
             .get_column("item")
             .to_numpy()
@@ -289,99 +277,97 @@ class _Groups:
 
 
 def _results(
-    ordered: pl.DataFrame,
+    lines: pl.DataFrame,
+    booked: keys.Booking,
     items: pl.DataFrame,
     owners: pl.DataFrame,
-    payers: pl.DataFrame,
+    payers: keys.Payers,
     out: tuple[Any, ...],
 ) -> MatchedFrames:
     """The kernel's arrays as frames: labels for codes, strings gathered for item indexes."""
-    outcome, rule, confidence, credit, why, owner, count, owed, allocs, n_alloc, named, n_named = (
-        out
-    )
-    rows = ordered.get_column("row")
-    invoice_ids = items.get_column("invoice_id")
+    outcome, rule, confidence, credit, why, owner = out[:6]
+    allocs, n_alloc, named, n_named = out[8:]
+    rows = pl.Series("row", booked.order, dtype=pl.UInt32)
+    allocated = pl.Series(allocs[:n_alloc, 1])
     allocations = pl.DataFrame(
         {
             "row": rows.gather(allocs[:n_alloc, 0]),
-            "invoice_id": invoice_ids.gather(allocs[:n_alloc, 1]),
-            "workflow_id": items.get_column("workflow_id").gather(allocs[:n_alloc, 1]),
-            "tenant": items.get_column("tenant").gather(allocs[:n_alloc, 1]),
+            "invoice_id": items.get_column("invoice_id").gather(allocated),
+            "workflow_id": items.get_column("workflow_id").gather(allocated),
+            "tenant": items.get_column("tenant").gather(allocated),
             "amount": allocs[:n_alloc, 2],
         }
     )
     candidates = pl.DataFrame(
         {
-            "pos": named[:n_named, 0],
             "row": rows.gather(named[:n_named, 0]),
-            "invoice_id": invoice_ids.gather(named[:n_named, 1]),
-            "item": named[:n_named, 1],
+            "invoice_id": items.get_column("invoice_id").gather(named[:n_named, 1]),
         }
     )
     reasons = _labels(why, _REASON_LABELS)
-    worded = _worded(ordered, items, owners, payers, candidates, why, owner, count, owed)
+    worded = _worded(lines, booked, items, owners, payers, named[:n_named], out)
     if worded:
         at = list(worded)
         reasons = reasons.scatter(at, pl.Series([worded[p] for p in at], dtype=pl.String))
-    known = pl.Series(np.where(owner >= 0, owner, 0)).set(pl.Series(owner < 0), None)
-    lines = pl.DataFrame(
+    # Lines of no known customer take the null row after the last owner.
+    known = pl.Series(np.where(owner >= 0, owner, owners.height))
+    nobody = pl.DataFrame({"tenant": [None], "customer_id": [None]}, schema=owners.schema)
+    owner_rows = pl.concat([owners, nobody]).gather(known)
+    lines_out = pl.DataFrame(
         {
             "row": rows,
             "outcome": _labels(outcome, [o.value for o in _OUTCOMES]),
             "rule": _labels(rule, [r.value for r in _RULES]),
             "confidence": confidence,
             "credit": pl.Series(credit).set(pl.Series(credit < 0), None),
-            "currency": ordered.get_column("currency"),
-            "tenant": owners.get_column("tenant").gather(known),
-            "customer_id": owners.get_column("customer_id").gather(known),
+            "currency": lines.get_column("currency").gather(rows),
+            "tenant": owner_rows.get_column("tenant"),
+            "customer_id": owner_rows.get_column("customer_id"),
             "reason": reasons,
         }
     )
-    return MatchedFrames(lines, allocations, candidates.select("row", "invoice_id"))
+    return MatchedFrames(lines_out, allocations, candidates)
 
 
 def _worded(
-    ordered: pl.DataFrame,
+    lines: pl.DataFrame,
+    booked: keys.Booking,
     items: pl.DataFrame,
     owners: pl.DataFrame,
-    payers: pl.DataFrame,
-    candidates: pl.DataFrame,
-    why: np.ndarray,
-    owner: np.ndarray,
-    count: np.ndarray,
-    owed: np.ndarray,
+    payers: keys.Payers,
+    named: np.ndarray,
+    out: tuple[Any, ...],
 ) -> dict[int, str]:
     """The reasons that name invoices, customers or amounts, by position in booking order."""
+    why, owner, count, owed = out[4:8]
     positions = np.flatnonzero(~np.isin(why, list(_CONSTANT_REASONS)))
     if positions.shape[0] == 0:
         return {}
-    amounts = ordered.get_column("amount").gather(positions).to_list()
-    currencies = ordered.get_column("currency").gather(positions).to_list()
+    rows = pl.Series(booked.order[positions])
+    amounts = lines.get_column("amount").gather(rows).to_list()
+    currencies = lines.get_column("currency").gather(rows).to_list()
     customer_of = owners.get_column("customer_id").to_list()
-    item_currency = items.get_column("currency")
-    named: dict[int, list[tuple[str, str]]] = {}
-    wanted = candidates.filter(pl.col("pos").is_in(positions.tolist()))
-    for pos, invoice, cur in zip(
-        wanted.get_column("pos").to_list(),
-        wanted.get_column("invoice_id").to_list(),
-        item_currency.gather(wanted.get_column("item")).to_list(),
-        strict=True,
-    ):
-        named.setdefault(pos, []).append((invoice, cur))
-    several = payers.filter(pl.col("pos").is_in(positions.tolist()))
+    wanted = named[np.isin(named[:, 0], positions)]
+    invoice_of = items.get_column("invoice_id").gather(wanted[:, 1]).to_list()
+    currency_of = items.get_column("currency").gather(wanted[:, 1]).to_list()
+    invoices_named: dict[int, list[tuple[str, str]]] = {}
+    for pos, invoice, cur in zip(wanted[:, 0].tolist(), invoice_of, currency_of, strict=True):
+        invoices_named.setdefault(pos, []).append((invoice, cur))
+    payer_pos = booked.at[payers.row]
+    several = np.isin(payer_pos, positions)
     payer_names: dict[int, list[str]] = {}
-    for pos, who in several.iter_rows():
+    for pos, who in zip(payer_pos[several].tolist(), payers.owner[several].tolist(), strict=True):
         payer_names.setdefault(pos, []).append(customer_of[who])
     worded = {}
     for pos, paid, currency in zip(positions.tolist(), amounts, currencies, strict=True):
         money = Money.model_construct(minor=paid, currency=currency)
-        invoices = [inv for inv, _ in named.get(pos, [])]
+        invoices = [inv for inv, _ in invoices_named.get(pos, [])]
         customer = customer_of[owner[pos]] if owner[pos] >= 0 else ""
         code = why[pos]
         if code == kernel.SETTLED_ONE:
             text = f"{invoices[0]} is already settled: all of it is customer credit"
         elif code == kernel.CURRENCY_MISMATCH:
-            found = ", ".join(f"{inv} in {cur}" for inv, cur in named[pos])
+            found = ", ".join(f"{inv} in {cur}" for inv, cur in invoices_named[pos])
             text = f"currency mismatch: {currency} line, invoices {found}"
         elif code == kernel.MANY_CUSTOMERS:
             text = f"references invoices of {count[pos]} customers: {', '.join(invoices)}"

@@ -72,6 +72,45 @@ def group_by_key(key: Any, n_keys: int) -> tuple[Any, Any, Any]:
 
 
 @njit(cache=True)
+def hits_by_line(pos: Any, order: Any, item: Any, n: int) -> tuple[Any, Any]:
+    """Each line's items in lookup order: sorted by (order, item), an item kept only where
+    first found. (ptr, items): line p's items are items[ptr[p]:ptr[p + 1]]."""
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for p in pos:
+        ptr[p + 1] += 1
+    ptr = np.cumsum(ptr)
+    fill = ptr[:-1].copy()
+    keys = np.empty((pos.shape[0], 2), dtype=np.int64)
+    for k in range(pos.shape[0]):
+        keys[fill[pos[k]]] = order[k], item[k]
+        fill[pos[k]] += 1
+    out = np.empty(pos.shape[0], dtype=np.int64)
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    w = 0
+    for p in range(n):
+        first, last = ptr[p], ptr[p + 1]
+        for a in range(first + 1, last):  # insertion sort: a line names few items
+            o, i = keys[a, 0], keys[a, 1]
+            b = a - 1
+            while b >= first and (keys[b, 0] > o or (keys[b, 0] == o and keys[b, 1] > i)):
+                keys[b + 1] = keys[b]
+                b -= 1
+            keys[b + 1, 0], keys[b + 1, 1] = o, i
+        start = w
+        for a in range(first, last):
+            seen = False
+            for c in range(start, w):
+                if out[c] == keys[a, 1]:
+                    seen = True
+                    break
+            if not seen:
+                out[w] = keys[a, 1]
+                w += 1
+        out_ptr[p + 1] = w
+    return out_ptr, out[:w].copy()
+
+
+@njit(cache=True)
 def _push(buf: Any, size: int, a: int, b: int, c: int) -> Any:
     """Append (a, b, c) to a growing (capacity x 3) int64 buffer; the buffer (maybe new)."""
     if size == buf.shape[0]:

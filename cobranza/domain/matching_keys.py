@@ -1,219 +1,195 @@
-"""Statement lines' strings turned into the integers the compiled rules read, with polars.
+"""Statement lines' strings turned into the integers the compiled rules read.
 
-Booking order, the open items each line names (in the order `_Matcher.by_reference` looks them
-up) and the customers a payer may be, each as `matching._Matcher` reads them. Strings are
-normalised by polars where they are ASCII; the few that are not go through the very functions
-the per-line rules use, so both read every reference and name alike.
+Booking order, the open items each line names (in the order `_Matcher.by_reference` looks
+them up), the customers a payer may be and each item's owner, each as `matching._Matcher`
+reads them. Strings are read as bytes by `matching_strings`, by row of the input; only
+integer arrays are put in booking order.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
 
 from cobranza.domain import matching_kernel as kernel
-from cobranza.domain.matching import normalise_name, normalise_reference, remittance_tokens
+from cobranza.domain import matching_strings as text
+from cobranza.domain.matching_strings import Lookup, Strings
 
-_ASCII_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"  # str.split()'s whitespace within ASCII
-_NON_ASCII = r"[^\x00-\x7f]"
-_NOT_AS_COMPARED = r"[^\x21-\x60\x7b-\x7e]"  # space, control, lower case or not ASCII
-_TOKEN = r"[A-Z0-9]+(?:[-_/.][A-Z0-9]+)*"  # matching._TOKEN
-_MAYBE_RF = "RF[0-9]{2}"  # remittance_tokens may add a creditor reference: let it read those
 _BOOKING = ["booked_on", "source", "line", "entry_id"]  # matching.BOOKING_ORDER
 _LINE_BITS = 40  # line numbers below 2**40 sort inside a day as one integer
+_FEW = 16  # up to this many currencies are coded by comparing with each
 
 
-def in_booking_order(lines: pl.DataFrame) -> pl.DataFrame:
-    """The lines sorted as `matching.BOOKING_ORDER` sorts them, with `row` (input position),
-    `pos` (booking position) and `kind` (active, seen earlier or money out)."""
-    numbered = lines.with_row_index("row")
-    day_and_line = pl.col("booked_on").cast(pl.Int64) * (1 << _LINE_BITS) + pl.col("line")
-    # One file whose (day, line) pairs are distinct sorts on one integer; anything else on
-    # every key, as the rules do.
-    simple = numbered.height == 0 or (
-        numbered.get_column("source").n_unique() <= 1
-        and numbered.get_column("line").max() < (1 << _LINE_BITS)  # type: ignore[operator]
-        and numbered.select(day_and_line.is_unique().all()).item()
-    )
-    keys: list[str | pl.Expr] = [day_and_line] if simple else list(_BOOKING)
-    credit = pl.col("direction") == "credit"
-    return (
-        numbered.sort(keys, maintain_order=True)
-        .with_row_index("pos")
-        .with_columns(
-            kind=pl.when(~pl.col("entry_id").is_first_distinct())
-            .then(kernel.SEEN)
-            .when(~credit)
-            .then(kernel.OUT)
-            .otherwise(kernel.ACTIVE)
+class Booking(NamedTuple):
+    """order: the input row at each booking position; at: the position of each row; kind:
+    each position's kind (active, seen earlier or money out)."""
+
+    order: np.ndarray
+    at: np.ndarray
+    kind: np.ndarray
+
+
+def booking(lines: pl.DataFrame) -> Booking:
+    """The lines in the order `matching.BOOKING_ORDER` sorts them, stable."""
+    n = lines.height
+    day = lines.get_column("booked_on").cast(pl.Int64).to_numpy()
+    line = lines.get_column("line").to_numpy()
+    order = None
+    if n == 0 or (
+        lines.get_column("source").n_unique() <= 1 and int(line.max()) < (1 << _LINE_BITS)
+    ):
+        # One file: (day, line) as one integer, unless two lines share both (then every key).
+        key = day * (1 << _LINE_BITS) + line
+        order = np.argsort(key, kind="stable")
+        ordered = key[order]
+        if np.any(ordered[1:] == ordered[:-1]):
+            order = None
+    if order is None:
+        order = (
+            lines.select(_BOOKING)
+            .with_row_index("row")
+            .sort(_BOOKING, maintain_order=True)
+            .get_column("row")
+            .to_numpy()
         )
-    )
+    order = order.astype(np.int64, copy=False)
+    at = np.empty(n, dtype=np.int64)
+    at[order] = np.arange(n, dtype=np.int64)
+    # An entry seen earlier in booking order is a duplicate, whatever its direction.
+    group, _ = text.groups(lines.select("entry_id"))
+    earliest = np.full(int(group.max()) + 1 if n else 0, n, dtype=np.int64)
+    np.minimum.at(earliest, group, at)
+    credit = (lines.get_column("direction") == "credit").to_numpy()
+    kind = np.where(at != earliest[group], kernel.SEEN, np.where(credit, kernel.ACTIVE, kernel.OUT))
+    return Booking(order, at, kind[order].astype(np.int8))
+
+
+class Hits(NamedTuple):
+    """ptr, items: the items line p (booking position) names are items[ptr[p]:ptr[p + 1]];
+    from_text: whether they came from its other references or remittance text."""
+
+    ptr: np.ndarray
+    items: np.ndarray
+    from_text: np.ndarray
 
 
 def reference_hits(
-    active: pl.DataFrame, items: pl.DataFrame, n: int
-) -> tuple[pl.DataFrame, np.ndarray]:
-    """(pos, item) sorted as `_Matcher.by_reference` looks items up (its structured reference,
-    else its other references then its remittance tokens, each in input order of the items),
-    and for each line whether its hits came from that second, weaker look."""
-    keys = _item_keys(items)
-    # A missing reference stays null and an empty one normalises to "": neither is a key.
-    strong = (
-        _references(active.select("pos", key="reference"))
-        .join(keys, on="key", how="inner")
-        .select("pos", "item", order=pl.lit(0, dtype=pl.Int64))
+    lines: pl.DataFrame, active: np.ndarray, at: np.ndarray, items: pl.DataFrame
+) -> Hits:
+    """What `_Matcher.by_reference` finds for each active row: the items its structured
+    reference names, else those its other references then its remittance tokens name, each
+    in input order of the items."""
+    n = lines.height
+    keys, key_item = _item_keys(items)
+    lookup = Lookup(keys)
+    refs = text.references(text.of_series(lines.get_column("reference")))
+    row, j = lookup.find(refs._replace(valid=refs.valid & active))
+    strong_item = key_item[j]
+    rest = active.copy()
+    rest[row] = False
+    listed, listed_row, listed_order = text.of_lists(lines.get_column("references"))
+    listed = text.references(listed)
+    listed = listed._replace(valid=listed.valid & rest[listed_row])
+    remittance = text.of_series(lines.get_column("remittance"))
+    tokens, token_row, token_order = text.tokens(remittance._replace(valid=remittance.valid & rest))
+    # Tokens come after the line's listed references.
+    listed_count = np.bincount(listed_row, minlength=n)
+    weak = text.concat([listed, tokens])
+    weak_row = np.concatenate([listed_row, token_row])
+    weak_order = np.concatenate([listed_order, token_order + listed_count[token_row]])
+    w, wj = lookup.find(weak)
+    from_text = np.zeros(n, dtype=np.bool_)
+    from_text[at[weak_row[w]]] = True
+    ptr, hit_items = kernel.hits_by_line(
+        np.concatenate([at[row], at[weak_row[w]]]),
+        np.concatenate([np.zeros(row.shape[0], dtype=np.int64), weak_order[w] + 1]),
+        np.concatenate([strong_item, key_item[wj]]),
+        n,
     )
-    named = np.zeros(n, dtype=np.bool_)
-    named[strong.get_column("pos").to_numpy()] = True
-    rest = active.filter(~pl.Series(named).gather(active.get_column("pos")))
-    weak_keys = pl.concat(
-        [_listed_references(rest), _remittance_tokens(rest)], how="vertical_relaxed"
+    return Hits(ptr, hit_items, from_text)
+
+
+def _item_keys(items: pl.DataFrame) -> tuple[Strings, np.ndarray]:
+    """Every item's invoice number then its references, normalised, and the item of each."""
+    numbers = text.references(text.of_series(items.get_column("invoice_id")))
+    listed, listed_item, _ = text.of_lists(items.get_column("references"))
+    keys = text.concat([numbers, text.references(listed)])
+    return keys, np.concatenate([np.arange(items.height, dtype=np.int64), listed_item])
+
+
+class Payers(NamedTuple):
+    """(row, owner) pairs, each once: the customers each unnamed row's payer may be."""
+
+    row: np.ndarray
+    owner: np.ndarray
+
+
+def payers_of(
+    lines: pl.DataFrame, unnamed: np.ndarray, items: pl.DataFrame, item_owner: np.ndarray
+) -> Payers:
+    """Who each unnamed row may be from, as `_Index.payers` finds it: by account when that
+    finds anyone, otherwise by name."""
+    owners = max(int(item_owner.max()) + 1, 1) if item_owner.shape[0] else 1
+    accounts = text.of_series(lines.get_column("counterparty_account"))
+    given = accounts.valid & (np.diff(accounts.ends) > 0) & unnamed
+    row, owner = _payers(
+        text.references(accounts)._replace(valid=given),
+        items.get_column("customer_accounts"),
+        item_owner,
+        text.references,
     )
-    weak = (
-        weak_keys.join(keys, on="key", how="inner")
-        .select("pos", "item", order=pl.col("order") + 1)
-        .sort("pos", "order", "item")
-        .unique(["pos", "item"], keep="first", maintain_order=True)
+    by_account = np.zeros(lines.height, dtype=np.bool_)
+    by_account[row] = True
+    names = text.of_series(lines.get_column("counterparty_name"))
+    given = names.valid & (np.diff(names.ends) > 0) & unnamed & ~by_account
+    name_row, name_owner = _payers(
+        text.names(names)._replace(valid=given),
+        items.get_column("customer_names"),
+        item_owner,
+        text.names,
     )
-    hits = pl.concat([strong, weak], how="vertical_relaxed").sort("pos", "order", "item")
-    text = np.zeros(n, dtype=np.bool_)
-    text[weak.get_column("pos").to_numpy()] = True
-    return hits.select("pos", "item"), text
-
-
-def _listed_references(rest: pl.DataFrame) -> pl.DataFrame:
-    """(pos, key, order): each line's other references, normalised, in their order."""
-    listed = rest.filter(pl.col("references").list.len() > 0).select(
-        "pos", key="references", order=pl.int_ranges(pl.col("references").list.len())
+    pairs = np.unique(
+        np.concatenate([row, name_row]) * owners + np.concatenate([owner, name_owner])
     )
-    return _normalised(
-        listed.explode("key", "order").drop_nulls("key"), normalise_reference, _ref_expr
-    ).with_columns(pl.col("order").cast(pl.Int64))
+    return Payers(pairs // owners, pairs % owners)
 
 
-def _remittance_tokens(rest: pl.DataFrame) -> pl.DataFrame:
-    """(pos, key, order): the reference-like tokens of each line's remittance text, numbered
-    after its listed references."""
-    texts = rest.filter(pl.col("remittance").is_not_null() & (pl.col("remittance") != ""))
-    upper = pl.col("remittance").str.to_uppercase()
-    odd = pl.col("remittance").str.contains(_NON_ASCII) | upper.str.contains(_MAYBE_RF)
-    plain = (
-        texts.filter(~odd)
-        .select("pos", "references", key=upper.str.extract_all(_TOKEN))
-        .with_columns(order=pl.int_ranges(pl.col("key").list.len()))
-        .explode("key", "order")
-        .drop_nulls("key")
-    )
-    special = pl.DataFrame(
-        [
-            (pos, refs, token, k)
-            for pos, refs, text in texts.filter(odd)
-            .select("pos", "references", "remittance")
-            .iter_rows()
-            for k, token in enumerate(remittance_tokens(text))
-        ],
-        schema={
-            "pos": pl.UInt32,
-            "references": pl.List(pl.String),
-            "key": pl.String,
-            "order": pl.Int64,
-        },
-        orient="row",
-    )
-    return pl.concat([plain, special], how="vertical_relaxed").select(
-        "pos", "key", order=pl.col("order") + pl.col("references").list.len()
-    )
+def _payers(
+    probes: Strings,
+    printed: pl.Series,
+    item_owner: np.ndarray,
+    normalise: Callable[[Strings], Strings],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row, owner) for every probe equal to a string the items print, once normalised."""
+    if not probes.valid.any():
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    known, item = text.of_lists(printed)[:2]
+    row, j = Lookup(normalise(known), empty=True).find(probes)
+    return row, item_owner[item[j]]
 
 
-def _item_keys(items: pl.DataFrame) -> pl.DataFrame:
-    """(key, item): every normalised invoice number and reference of every item, once."""
-    numbers = _references(items.select("item", key="invoice_id"))
-    listed = items.filter(pl.col("references").list.len() > 0).select("item", key="references")
-    others = (
-        _normalised(listed.explode("key").drop_nulls("key"), normalise_reference, _ref_expr)
-        .unique()
-        .join(numbers, on=["item", "key"], how="anti")
-    )
-    return pl.concat([numbers, others]).filter(pl.col("key") != "")
+def owners_of(items: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(owner of each item, first item of each owner): owners are (tenant, customer_id),
+    numbered by first appearance."""
+    return text.groups(items.select("tenant", "customer_id"))
 
 
-def payers_of(unnamed: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
-    """(pos, owner): who each line naming no item may be from, as `_Index.payers` finds it:
-    by account when that finds anyone, otherwise by name. `items` carries `owner`."""
-    given = pl.col("key").is_not_null() & (pl.col("key") != "")
-    accounts = unnamed.select("pos", key="counterparty_account").filter(given)
-    found = [pl.DataFrame(schema={"pos": pl.UInt32, "owner": pl.Int64})]
-    if accounts.height:
-        printed = items.select("owner", key="customer_accounts").explode("key").drop_nulls("key")
-        known = _normalised(printed.unique(), normalise_reference, _ref_expr).unique()
-        found.append(
-            _normalised(accounts, normalise_reference, _ref_expr)
-            .join(known, on="key", how="inner")
-            .select("pos", "owner")
-        )
-    by_account = pl.concat(found, how="vertical_relaxed")
-    names = (
-        unnamed.join(by_account, on="pos", how="anti")
-        .select("pos", key="counterparty_name")
-        .filter(given)
-    )
-    if names.height:
-        # A customer's invoices mostly carry the same names: normalise each once.
-        spelled = items.select("owner", key="customer_names").explode("key").drop_nulls("key")
-        known = _names(spelled.unique()).unique()
-        found.append(_names(names).join(known, on="key", how="inner").select("pos", "owner"))
-    return pl.concat(found, how="vertical_relaxed").unique()
-
-
-def _ref_expr(col: pl.Expr) -> pl.Expr:
-    return col.str.replace_all(_ASCII_SPACE, "").str.to_uppercase()
-
-
-def _name_expr(col: pl.Expr) -> pl.Expr:
-    return col.str.to_uppercase().str.replace_all(r"[^A-Z0-9]+", "")
-
-
-def _normalised(
-    frame: pl.DataFrame, fn: Callable[[str], str], expr: Callable[[pl.Expr], pl.Expr]
-) -> pl.DataFrame:
-    """Column `key` normalised: by `expr` where ASCII, by the rules' own `fn` where not."""
-    key = frame.get_column("key")
-    odd = key.str.contains(_NON_ASCII).fill_null(False)
-    done = frame.with_columns(key=expr(pl.col("key")))
-    if not odd.any():
-        return done
-    at = odd.arg_true()
-    fixed = pl.Series("key", [fn(text) for text in key.gather(at).to_list()], dtype=pl.String)
-    return done.with_columns(done.get_column("key").scatter(at, fixed))
-
-
-def _names(frame: pl.DataFrame) -> pl.DataFrame:
-    """Column `key` normalised as `normalise_name` does. Most names need only upper case and no
-    spaces ("Cliente 7 SA de CV"); the others (punctuation, accents) take the whole rule."""
-    key = frame.get_column("key")
-    simple = frame.with_columns(
-        key=pl.col("key").str.to_uppercase().str.replace_all(" ", "", literal=True)
-    )
-    odd = (
-        simple.get_column("key").str.contains("[^A-Z0-9]") | key.str.contains(_NON_ASCII)
-    ).fill_null(False)
-    if not odd.any():
-        return simple
-    at = odd.arg_true()
-    fixed = _normalised(pl.DataFrame({"key": key.gather(at)}), normalise_name, _name_expr)
-    return simple.with_columns(simple.get_column("key").scatter(at, fixed.get_column("key")))
-
-
-def _references(frame: pl.DataFrame) -> pl.DataFrame:
-    """Column `key` normalised as `normalise_reference` does. Most references arrive as they
-    compare (printable ASCII, no lower case, no space): those are left as they are and only
-    the others are normalised."""
-    key = frame.get_column("key")
-    changes = key.str.contains(_NOT_AS_COMPARED).fill_null(False)
-    if not changes.any():
-        return frame
-    at = changes.arg_true()
-    fixed = _normalised(pl.DataFrame({"key": key.gather(at)}), normalise_reference, _ref_expr)
-    return frame.with_columns(key.scatter(at, fixed.get_column("key")))
+def codes(*columns: pl.Series) -> tuple[np.ndarray, ...]:
+    """Each column's strings (currencies: a few values) as integers, equal strings equal
+    across columns."""
+    values = pl.concat([c.unique() for c in columns]).unique().sort().to_list()
+    if len(values) > _FEW:
+        group, _ = text.groups(pl.DataFrame({"code": pl.concat(columns)}))
+        bounds = np.cumsum([0, *(c.len() for c in columns)])
+        return tuple(group[a:b] for a, b in itertools.pairwise(bounds))
+    found = []
+    for column in columns:
+        code = np.zeros(column.len(), dtype=np.int64)
+        for k, value in enumerate(values[1:], start=1):
+            code[(column == value).to_numpy()] = k
+        found.append(code)
+    return tuple(found)
