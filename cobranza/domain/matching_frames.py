@@ -312,7 +312,7 @@ def _results(
     # Lines of no known customer take the null row after the last owner.
     known = pl.Series(np.where(owner >= 0, owner, owners.height))
     nobody = pl.DataFrame({"tenant": [None], "customer_id": [None]}, schema=owners.schema)
-    owner_rows = pl.concat([owners, nobody]).gather(known)
+    owner_rows = pl.concat([owners, nobody], rechunk=True).gather(known)
     lines_out = pl.DataFrame(
         {
             "row": rows,

@@ -36,18 +36,7 @@ class Booking(NamedTuple):
 def booking(lines: pl.DataFrame) -> Booking:
     """The lines in the order `matching.BOOKING_ORDER` sorts them, stable."""
     n = lines.height
-    day = lines.get_column("booked_on").cast(pl.Int64).to_numpy()
-    line = lines.get_column("line").to_numpy()
-    order = None
-    if n == 0 or (
-        lines.get_column("source").n_unique() <= 1 and int(line.max()) < (1 << _LINE_BITS)
-    ):
-        # One file: (day, line) as one integer, unless two lines share both (then every key).
-        key = day * (1 << _LINE_BITS) + line
-        order = np.argsort(key, kind="stable")
-        ordered = key[order]
-        if np.any(ordered[1:] == ordered[:-1]):
-            order = None
+    order = _one_file_order(lines) if n else np.zeros(0, dtype=np.int64)
     if order is None:
         order = (
             lines.select(_BOOKING)
@@ -60,12 +49,35 @@ def booking(lines: pl.DataFrame) -> Booking:
     at = np.empty(n, dtype=np.int64)
     at[order] = np.arange(n, dtype=np.int64)
     # An entry seen earlier in booking order is a duplicate, whatever its direction.
-    group, _ = text.groups(lines.select("entry_id"))
-    earliest = np.full(int(group.max()) + 1 if n else 0, n, dtype=np.int64)
-    np.minimum.at(earliest, group, at)
+    group, first = text.groups(lines.select("entry_id"))
+    seen = np.zeros(n, dtype=np.bool_)
+    if first.shape[0] < n:
+        earliest = np.full(first.shape[0], n, dtype=np.int64)
+        np.minimum.at(earliest, group, at)
+        seen = at != earliest[group]
     credit = (lines.get_column("direction") == "credit").to_numpy()
-    kind = np.where(at != earliest[group], kernel.SEEN, np.where(credit, kernel.ACTIVE, kernel.OUT))
+    kind = np.where(seen, kernel.SEEN, np.where(credit, kernel.ACTIVE, kernel.OUT))
     return Booking(order, at, kind[order].astype(np.int8))
+
+
+def _one_file_order(lines: pl.DataFrame) -> np.ndarray | None:
+    """Booking order of lines from one file, sorted on integers; None when the lines come
+    from several files or two share a day and a line (then every key decides)."""
+    if lines.get_column("source").n_unique() > 1:
+        return None
+    day = lines.get_column("booked_on").cast(pl.Int64).to_numpy()
+    line = lines.get_column("line").to_numpy()
+    if np.all(line[1:] > line[:-1]) and int(day.max() - day.min()) < (1 << 16):
+        # Lines as the file numbers them, the commonest case: a stable sort on the day alone
+        # (a radix sort, on 16 bits) keeps them by line inside each day.
+        order: np.ndarray = np.argsort((day - day.min()).astype(np.uint16), kind="stable")
+        return order
+    if int(line.max()) >= (1 << _LINE_BITS):
+        return None
+    key = day * (1 << _LINE_BITS) + line
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    return None if np.any(ordered[1:] == ordered[:-1]) else order
 
 
 class Hits(NamedTuple):
@@ -168,7 +180,8 @@ def _payers(
     if not probes.valid.any():
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     known, item = text.of_lists(printed)[:2]
-    row, j = Lookup(normalise(known), empty=True).find(probes)
+    # Few lines need a payer: look the items' many strings up among theirs.
+    j, row = Lookup(probes, empty=True).find(normalise(known))
     return row, item_owner[item[j]]
 
 

@@ -64,14 +64,26 @@ def of_texts(texts: list[str]) -> Strings:
 
 # -- normalising -------------------------------------------------------------------------------
 
-_REFERENCE, _NAME = 0, 1
+
+def _byte_map(keep: Callable[[int], bool]) -> np.ndarray:
+    """What each ASCII byte becomes, upper-cased: itself, or 0 where it is dropped; every
+    byte above 127 maps to 128 (the string is left to Python)."""
+    table = np.full(256, 128, dtype=np.uint8)
+    for b in range(128):
+        upper = b - 32 if 97 <= b <= 122 else b
+        table[b] = upper if keep(upper) else 0
+    return table
+
+
+# normalise_reference drops str.split()'s ASCII whitespace; normalise_name all but A-Z, 0-9.
+_REFERENCE = _byte_map(lambda b: not (b == 32 or 9 <= b <= 13 or 28 <= b <= 31))
+_NAME = _byte_map(lambda b: 65 <= b <= 90 or 48 <= b <= 57)
 
 
 @njit(cache=True)
-def _normalise(data: Any, ends: Any, how: int) -> tuple[Any, Any, Any]:
-    """(bytes, ends, not ASCII) with every string normalised as `how` says, for ASCII:
-    references drop str.split()'s whitespace and upper-case; names keep only A-Z and 0-9
-    after upper-casing. A string with any byte above 127 is flagged and copied unchanged."""
+def _normalise(data: Any, ends: Any, table: Any) -> tuple[Any, Any, Any]:
+    """(bytes, ends, not ASCII) with each byte mapped by `table` (0: dropped). A string with
+    a byte above 127 is flagged and copied unchanged."""
     n = ends.shape[0] - 1
     out = np.empty(data.shape[0], dtype=np.uint8)
     out_ends = np.zeros(n + 1, dtype=np.int64)
@@ -79,21 +91,14 @@ def _normalise(data: Any, ends: Any, how: int) -> tuple[Any, Any, Any]:
     w = 0
     for k in range(n):
         start = w
+        flags = 0
         for p in range(ends[k], ends[k + 1]):
-            b = data[p]
-            if b >= 128:
-                odd[k] = True
-                break
-            if 97 <= b <= 122:
-                b -= 32
-            if how == _REFERENCE:
-                if b == 32 or 9 <= b <= 13 or 28 <= b <= 31:
-                    continue
-            elif not (65 <= b <= 90 or 48 <= b <= 57):
-                continue
+            b = table[data[p]]
             out[w] = b
-            w += 1
-        if odd[k]:
+            w += b != 0
+            flags |= b
+        if flags & 128:
+            odd[k] = True
             w = start
             for p in range(ends[k], ends[k + 1]):
                 out[w] = data[p]
@@ -122,8 +127,8 @@ def _splice(data: Any, ends: Any, at: Any, new_data: Any, new_ends: Any) -> tupl
     return out[:w], out_ends
 
 
-def _normalised(strings: Strings, how: int, fn: Callable[[str], str]) -> Strings:
-    data, ends, odd = _normalise(strings.data, strings.ends, how)
+def _normalised(strings: Strings, table: np.ndarray, fn: Callable[[str], str]) -> Strings:
+    data, ends, odd = _normalise(strings.data, strings.ends, table)
     odd &= strings.valid
     if not odd.any():
         return Strings(data, ends, strings.valid)
@@ -275,43 +280,53 @@ def _same(a: Any, a_ends: Any, i: int, b: Any, b_ends: Any, j: int) -> bool:
 
 
 @njit(cache=True)
-def _table(hashes: Any, usable: Any) -> tuple[Any, Any, Any, int]:
-    """Open addressing over distinct hashes: (slot hash, first position with it, next
-    position with the same hash or -1, shift); one hash's positions chain in input order."""
+def _table(hashes: Any, usable: Any) -> tuple[Any, Any, int]:
+    """Open addressing over distinct hashes, one cache line a look: (slots, members, shift).
+    A slot is (hash as int64, where, count; count 0 when empty): with one position, `where`
+    is that position; with several, they are members[where:where + count], in input order."""
     n = hashes.shape[0]
     bits = 4
-    while (1 << bits) < 2 * n:
+    while (1 << bits) < 2 * usable.sum():
         bits += 1
     size = 1 << bits
     shift = 64 - bits
-    slot_hash = np.zeros(size, dtype=np.uint64)
-    slot_first = np.full(size, -1, dtype=np.int64)
-    slot_last = np.full(size, -1, dtype=np.int64)
-    following = np.full(n, -1, dtype=np.int64)
+    slots = np.zeros((size, 3), dtype=np.int64)
+    slot_of = np.empty(n, dtype=np.int64)
     for i in range(n):
         if not usable[i]:
             continue
         h = hashes[i]
         s = np.int64((h * _MIX) >> np.uint64(shift))
-        while slot_first[s] >= 0 and slot_hash[s] != h:
+        while slots[s, 2] > 0 and slots[s, 0] != np.int64(h):
             s = (s + 1) & (size - 1)
-        if slot_first[s] < 0:
-            slot_hash[s] = h
-            slot_first[s] = i
-        else:
-            following[slot_last[s]] = i
-        slot_last[s] = i
-    return slot_hash, slot_first, following, shift
+        if slots[s, 2] == 0:
+            slots[s, 0], slots[s, 1] = np.int64(h), i
+        slots[s, 2] += 1
+        slot_of[i] = s
+    shared = 0
+    for s in range(size):
+        if slots[s, 2] > 1:
+            slots[s, 1] = shared
+            shared += slots[s, 2]
+    members = np.empty(shared, dtype=np.int64)
+    filled = np.zeros(size, dtype=np.int64)
+    for i in range(n):
+        if usable[i]:
+            s = slot_of[i]
+            if slots[s, 2] > 1:
+                members[slots[s, 1] + filled[s]] = i
+                filled[s] += 1
+    return slots, members, shift
 
 
 @njit(cache=True)
-def _slot(slot_hash: Any, slot_first: Any, shift: int, h: Any) -> int:
-    """The first position holding hash `h`, or -1."""
+def _slot(slots: Any, shift: int, h: Any) -> int:
+    """The slot holding hash `h`, or -1."""
     s = np.int64((h * _MIX) >> np.uint64(shift))
-    while slot_first[s] >= 0:
-        if slot_hash[s] == h:
-            return int(slot_first[s])
-        s = (s + 1) & (slot_hash.shape[0] - 1)
+    while slots[s, 2] > 0:
+        if slots[s, 0] == np.int64(h):
+            return s
+        s = (s + 1) & (slots.shape[0] - 1)
     return -1
 
 
@@ -328,20 +343,24 @@ def _hashes(data: Any, ends: Any, seeds: Any) -> Any:
 def _find(
     key_data: Any,
     key_ends: Any,
-    table: tuple[Any, Any, Any, int],
+    table: tuple[Any, Any, int],
     data: Any,
     ends: Any,
     usable: Any,
 ) -> tuple[Any, Any]:
     """(i, j) for every usable probe i equal, byte for byte, to key j: i ascending, then j."""
-    slot_hash, slot_first, following, shift = table
+    slots, members, shift = table
     pairs = np.empty((ends.shape[0] + 16, 2), dtype=np.int64)
     k = 0
     for i in range(ends.shape[0] - 1):
         if not usable[i]:
             continue
-        j = _slot(slot_hash, slot_first, shift, _hash(data, ends[i], ends[i + 1], np.uint64(0)))
-        while j >= 0:
+        s = _slot(slots, shift, _hash(data, ends[i], ends[i + 1], np.uint64(0)))
+        if s < 0:
+            continue
+        count = slots[s, 2]
+        for m in range(count):
+            j = slots[s, 1] if count == 1 else members[slots[s, 1] + m]
             if _same(data, ends, i, key_data, key_ends, j):
                 if k == pairs.shape[0]:
                     bigger = np.empty((2 * k, 2), dtype=np.int64)
@@ -349,7 +368,6 @@ def _find(
                     pairs = bigger
                 pairs[k, 0], pairs[k, 1] = i, j
                 k += 1
-            j = following[j]
     return pairs[:k, 0].copy(), pairs[:k, 1].copy()
 
 
