@@ -304,10 +304,10 @@ def _table(hashes: Any, usable: Any) -> tuple[Any, Any, int]:
         slots[s, 2] += 1
         slot_of[i] = s
     shared = 0
-    for s in range(size):
-        if slots[s, 2] > 1:
-            slots[s, 1] = shared
-            shared += slots[s, 2]
+    for t in range(size):
+        if slots[t, 2] > 1:
+            slots[t, 1] = shared
+            shared += slots[t, 2]
     members = np.empty(shared, dtype=np.int64)
     filled = np.zeros(size, dtype=np.int64)
     for i in range(n):
@@ -325,7 +325,7 @@ def _slot(slots: Any, shift: int, h: Any) -> int:
     s = np.int64((h * _MIX) >> np.uint64(shift))
     while slots[s, 2] > 0:
         if slots[s, 0] == np.int64(h):
-            return s
+            return int(s)
         s = (s + 1) & (slots.shape[0] - 1)
     return -1
 
