@@ -340,9 +340,9 @@ def _hashes(data: Any, ends: Any, seeds: Any) -> Any:
 
 
 @njit(cache=True)
-def _head(data: Any, first: int, last: int) -> tuple[int, int, int]:
+def _head(data: Any, first: int, last: int) -> tuple[int, Any, Any]:
     """(length, bytes 0-7, bytes 8-15) of data[first:last], the bytes packed into integers."""
-    w0, w1 = 0, 0
+    w0, w1 = np.int64(0), np.int64(0)
     for p in range(min(last - first, 16)):
         if p < 8:
             w0 |= np.int64(data[first + p]) << (8 * p)
