@@ -216,14 +216,18 @@ def _check(lines: pl.DataFrame, items: pl.DataFrame) -> None:
         raise FrameError(f"lines.direction: {sorted(directions)} is not 'credit' or 'debit'")
     if lines.height and lines.get_column("amount").min() <= 0:  # type: ignore[operator]
         raise FrameError("lines.amount: amounts are positive (direction says which way)")
-    # Sums of amounts must fit int64 (as float: the check itself must not overflow).
+    # Sums of amounts must fit int64, as `matching.fits_compiled` sums them: in floats first
+    # (the check itself must not overflow), exactly in Python integers near the bound.
     owed = float(items.get_column("outstanding").cast(pl.Float64).abs().sum())
     largest = lines.select(pl.max_horizontal("amount", "line").cast(pl.Float64).max()).item()
-    if owed + float(largest or 0.0) >= COMPILED_BOUND:
-        raise FrameError(
-            "lines.amount, items.outstanding: too large to sum in 64 bits; "
-            "match these with matching.match_lines(..., fast=False)"
-        )
+    if owed + float(largest or 0.0) >= COMPILED_BOUND / 2:
+        exact = sum(abs(v) for v in items.get_column("outstanding").to_list())
+        biggest = lines.select(pl.max_horizontal("amount", "line").max()).item() or 0
+        if exact + biggest >= COMPILED_BOUND:
+            raise FrameError(
+                "lines.amount, items.outstanding: too large to sum in 64 bits; "
+                "match these with matching.match_lines(..., fast=False)"
+            )
 
 
 def _ints(column: pl.Series) -> np.ndarray:

@@ -65,13 +65,16 @@ def of_texts(texts: list[str]) -> Strings:
 # -- normalising -------------------------------------------------------------------------------
 
 
+_KEEP, _ODD = 256, 512  # flags beside the byte in a byte map
+
+
 def _byte_map(keep: Callable[[int], bool]) -> np.ndarray:
-    """What each ASCII byte becomes, upper-cased: itself, or 0 where it is dropped; every
-    byte above 127 maps to 128 (the string is left to Python)."""
-    table = np.full(256, 128, dtype=np.uint8)
+    """What each byte becomes: ASCII upper-cased, flagged _KEEP where it stays; any byte
+    above 127 flagged _ODD (the string is left to Python)."""
+    table = np.full(256, _ODD, dtype=np.int64)
     for b in range(128):
         upper = b - 32 if 97 <= b <= 122 else b
-        table[b] = upper if keep(upper) else 0
+        table[b] = upper | (_KEEP if keep(upper) else 0)
     return table
 
 
@@ -82,8 +85,8 @@ _NAME = _byte_map(lambda b: 65 <= b <= 90 or 48 <= b <= 57)
 
 @njit(cache=True)
 def _normalise(data: Any, ends: Any, table: Any) -> tuple[Any, Any, Any]:
-    """(bytes, ends, not ASCII) with each byte mapped by `table` (0: dropped). A string with
-    a byte above 127 is flagged and copied unchanged."""
+    """(bytes, ends, not ASCII) with each byte mapped by `table` (a `_byte_map`). A string
+    with a byte above 127 is flagged and copied unchanged."""
     n = ends.shape[0] - 1
     out = np.empty(data.shape[0], dtype=np.uint8)
     out_ends = np.zeros(n + 1, dtype=np.int64)
@@ -93,11 +96,11 @@ def _normalise(data: Any, ends: Any, table: Any) -> tuple[Any, Any, Any]:
         start = w
         flags = 0
         for p in range(ends[k], ends[k + 1]):
-            b = table[data[p]]
-            out[w] = b
-            w += b != 0
-            flags |= b
-        if flags & 128:
+            v = table[data[p]]
+            out[w] = v & 255
+            w += (v >> 8) & 1  # _KEEP
+            flags |= v
+        if flags & _ODD:
             odd[k] = True
             w = start
             for p in range(ends[k], ends[k + 1]):
