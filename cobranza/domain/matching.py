@@ -356,8 +356,10 @@ class _Matcher:
     def _grouped_by_reference(
         self, line: StatementLine, same: list[int], penalty: float
     ) -> LineMatch:
-        owed = sum(self.ix.remaining[i] for i in same)
+        # What the open ones owe: an invoice owing less than nothing neither takes money nor
+        # lowers what the others need (netting a credit against an invoice is not a payment).
         open_ones = [i for i in same if self.ix.remaining[i] > 0]
+        owed = sum(self.ix.remaining[i] for i in open_ones)
         if line.amount.minor < owed:
             names = tuple(self.ix.items[i].invoice_id for i in open_ones)
             return self._exception(
@@ -569,7 +571,10 @@ def match_lines(
     if fast and len(lines) >= COMPILED_FROM and fits_compiled(lines, items):
         from cobranza.domain.matching_objects import match_objects  # loaded only when needed
 
-        return match_objects(lines, items)
+        try:
+            return match_objects(lines, items)
+        except UnicodeEncodeError:
+            pass  # text no frame can hold (a lone surrogate): the per-line rules read it
     # Only acyclic objects are made here; the cyclic collector would rescan every live line
     # and invoice again and again (a third of the time at 100,000 lines) for nothing.
     collecting = gc.isenabled()

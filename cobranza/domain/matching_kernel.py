@@ -253,8 +253,8 @@ def decide(
                     n_named += 1
                 continue
             if same.shape[0] > 1:
-                owed = remaining[same].sum()
                 open_ones = same[remaining[same] > 0]
+                owed = remaining[open_ones].sum()
                 owner[pos] = item_owner[same[0]]
                 if paid < owed:
                     why[pos], count[pos], owed_sum[pos] = GROUP_SHORT, open_ones.shape[0], owed
@@ -270,7 +270,7 @@ def decide(
                     continue
                 outcome[pos], rule[pos] = MATCHED, GROUPED
                 confidence[pos] = confidence_of[C_GROUPED + text]
-                given = 0  # what the open ones take: an item owing less than nothing takes none
+                given = 0  # what the open ones take (all they owe: at most what was paid)
                 for i in open_ones:
                     allocations = _push(allocations, n_alloc, pos, i, remaining[i])
                     n_alloc += 1

@@ -627,27 +627,28 @@ def test_nul_in_a_reference_names_what_the_per_line_rules_name() -> None:
     check([line_of(0, reference="AB"), line_of(1, reference="\x00")], items)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not a string matter, found by the property test above: items INV-0 owing 2 and "
-    "INV-1 owing -1, both with reference 'S', and a line of 1 referencing 'S': both engines "
-    "allocate 2 to INV-0 (grouped), the per-line rules then give credit -1 with reason "
-    "'overpayment: surplus is customer credit', the compiled rules credit None and reason ''",
-)
-def test_a_group_whose_item_owing_less_than_nothing_makes_a_short_payment_whole() -> None:
+def test_an_item_owing_less_than_nothing_does_not_make_a_short_group_payment_whole() -> None:
+    """Found by the property test above: INV-0 owing 2 and INV-1 owing -1 share reference
+    'S', and a line of 1 names 'S'. Netting the -1 against INV-0 is no payment: the line pays
+    1 of the 2 the open invoice owes, so a person decides (before, both engines allocated 2
+    out of a payment of 1, and the per-line rules credited -1)."""
     items = [item_of(0, 2, references=("S",)), item_of(1, -1, references=("S",))]
-    check([line_of(0, 1, reference="S")], items)
+    (result,) = check([line_of(0, 1, reference="S")], items)
+    assert result.outcome == Outcome.EXCEPTION
+    assert result.allocations == ()
+    assert result.reason == (
+        "pays 0.01 MXN of 1 referenced invoices owing 0.02 MXN: which one is short?"
+    )
+    assert result.candidates == ("INV-0",)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="polars cannot hold a lone surrogate: StatementLine accepts remittance='A \\ud800' "
-    "and match_lines(fast=False) matches it, but match_objects (and match_lines over "
-    "COMPILED_FROM lines) raises UnicodeEncodeError building the frame",
-)
-def test_a_lone_surrogate_in_remittance_text() -> None:
+def test_a_lone_surrogate_in_remittance_text_is_read_by_the_per_line_rules() -> None:
+    """No frame holds a lone surrogate (StatementLine accepts one): match_lines leaves such a
+    statement to the per-line rules instead of failing."""
     items = [item_of(0, invoice_id="A")]
     lines = [line_of(n, 1, remittance="A \ud800") for n in range(COMPILED_FROM)]
+    with pytest.raises(UnicodeEncodeError):
+        match_objects(lines, items)
     same(match_lines(lines, items), match_lines(lines, items, fast=False))
 
 
