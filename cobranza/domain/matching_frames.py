@@ -1,13 +1,12 @@
 """Matching at statement scale: lines and open items as polars frames, the rules compiled.
 
-`match_frames` gives what `matching.match_lines(..., fast=False)` gives, as frames. Polars
-turns every string into an integer the way the per-line rules read it (references normalised
-and looked up in the same order, remittance tokens on word boundaries, payers by account
-first, then by name), and `matching_kernel.decide` runs the rules over those integers in
-booking order. tests/domain/test_matching_equivalence.py holds both to the same decisions.
-
-Strings are normalised by polars where they are ASCII; the few that are not go through the
-very functions the per-line rules use, so both read every reference and name alike.
+`match_frames` gives what `matching.match_lines(..., fast=False)` gives, as frames.
+`matching_keys` turns every string into integers the way the per-line rules read it
+(references normalised and looked up in the same order, remittance tokens on word
+boundaries, payers by account first, then by name), reading the strings as bytes with
+`matching_strings`; `matching_kernel.decide` then runs the rules over those integers in
+booking order. tests/domain/test_matching_equivalence.py and test_matching_strings.py hold
+both to the same decisions.
 """
 
 from __future__ import annotations
