@@ -177,12 +177,13 @@ def _payers(
     normalise: Callable[[Strings], Strings],
 ) -> tuple[np.ndarray, np.ndarray]:
     """(row, owner) for every probe equal to a string the items print, once normalised."""
-    if not probes.valid.any():
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    rows = np.flatnonzero(probes.valid)
+    if rows.shape[0] == 0:
+        return rows, rows
     known, item = text.of_lists(printed)[:2]
     # Few lines need a payer: look the items' many strings up among theirs.
-    j, row = Lookup(probes, empty=True).find(normalise(known))
-    return row, item_owner[item[j]]
+    j, k = Lookup(text.take(probes, rows), empty=True).find(normalise(known))
+    return rows[k], item_owner[item[j]]
 
 
 def owners_of(items: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -254,6 +254,23 @@ def concat(parts: list[Strings]) -> Strings:
     )
 
 
+@njit(cache=True)
+def _take(data: Any, ends: Any, rows: Any) -> tuple[Any, Any]:
+    out_ends = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+    for k in range(rows.shape[0]):
+        out_ends[k + 1] = out_ends[k] + ends[rows[k] + 1] - ends[rows[k]]
+    out = np.empty(out_ends[-1], dtype=np.uint8)
+    for k in range(rows.shape[0]):
+        out[out_ends[k] : out_ends[k + 1]] = data[ends[rows[k]] : ends[rows[k] + 1]]
+    return out, out_ends
+
+
+def take(strings: Strings, rows: np.ndarray) -> Strings:
+    """The strings at `rows`, in that order."""
+    data, ends = _take(strings.data, strings.ends, rows.astype(np.int64, copy=False))
+    return Strings(data, ends, strings.valid[rows])
+
+
 # -- hashing and looking up --------------------------------------------------------------------
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
