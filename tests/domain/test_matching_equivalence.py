@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from cobranza.domain.matching import (
     COMPILED_FROM,
-    LineMatch,
     OpenItem,
     Outcome,
     Rule,
@@ -32,6 +31,8 @@ from cobranza.domain.matching_frames import FrameError, match_frames
 from cobranza.domain.matching_objects import items_frame, lines_frame, match_objects
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Direction, StatementLine
+
+from .matching_results import same
 
 CUSTOMERS = ["C1", "C2", "C3"]
 CURRENCIES = ["MXN", "MXN", "MXN", "USD"]
@@ -123,12 +124,6 @@ def statement(draw: st.DrawFn, items: list[OpenItem]) -> list[StatementLine]:
 def payer_names(who: str) -> list[str]:
     """How a bank may print a customer's name: as given, with an accent, in other case."""
     return [f"NAME {who}", f"NÄME {who}", f"name-{who}"]
-
-
-def same(compiled: list[LineMatch], plain: list[LineMatch]) -> None:
-    assert [r.line for r in compiled] == [r.line for r in plain]
-    for c, p in zip(compiled, plain, strict=True):
-        assert c == p, f"{c.line.entry_id}: compiled {c} != per line {p}"
 
 
 @settings(max_examples=300, deadline=None)

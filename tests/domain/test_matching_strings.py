@@ -52,6 +52,8 @@ from cobranza.domain.matching_objects import (
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Direction, StatementLine
 
+from .matching_results import same
+
 DAY0 = date(2025, 1, 1)
 
 # Every whitespace str.split() knows in ASCII, then some it knows outside ASCII, and one it
@@ -261,12 +263,6 @@ def debits_in_every(currencies: list[str], after: int) -> list[StatementLine]:
         )
         for k, code in enumerate(currencies)
     ]
-
-
-def same(compiled: list[LineMatch], plain: list[LineMatch]) -> None:
-    assert [r.line for r in compiled] == [r.line for r in plain]
-    for c, p in zip(compiled, plain, strict=True):
-        assert c == p, f"{c.line.entry_id}: compiled {c} != per line {p}"
 
 
 # -- the engine against the per-line rules ----------------------------------------------------
