@@ -564,8 +564,9 @@ def match_lines(
     Each line's result is in the output exactly once; an entry id seen before in the same
     input is a duplicate and changes nothing. A large input (COMPILED_FROM lines or more) is
     decided by the compiled rules of `matching_frames` unless `fast=False`; everything else
-    by `_Matcher`, one line at a time. tests/domain/test_matching_equivalence.py holds both
-    to the same results on any input.
+    by `_Matcher`, one line at a time, as is input the compiled rules cannot hold: sums past
+    int64 (`fits_compiled`) or text no frame can hold (a lone surrogate).
+    tests/domain/test_matching_equivalence.py holds both to the same results on any input.
     """
     lines = list(lines)
     if fast and len(lines) >= COMPILED_FROM and fits_compiled(lines, items):

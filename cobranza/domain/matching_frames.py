@@ -12,7 +12,7 @@ both to the same decisions.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -150,33 +150,35 @@ def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
     line_currency = line_currency[booked.order]
     line_group = groups.of(payer_owner, line_currency, payer_count == 1)
     by_due = groups.by_due_date(items, np.unique(line_group[line_group >= 0]))
-    out = kernel.decide(
-        booked.kind,
-        _ints(lines.get_column("amount"))[booked.order],
-        line_currency,
-        _ints(lines.get_column("booked_on"))[booked.order],
-        hits.ptr,
-        hits.items,
-        hits.from_text,
-        payer_count,
-        payer_owner,
-        line_group,
-        _ints(items.get_column("outstanding")),
-        item_currency,
-        item_owner,
-        _ints(items.get_column("issued_on")),
-        _ints(items.get_column("due_on")),
-        groups.ptr,
-        groups.items,
-        by_due,
-        _confidences(),
-        DATE_WINDOW_BEFORE_ISSUE.days,
-        DATE_WINDOW_AFTER_DUE.days,
-        GROUP_SEARCH_ITEMS,
-        GROUP_SEARCH_STEPS,
+    decided = Decisions(
+        *kernel.decide(
+            booked.kind,
+            _ints(lines.get_column("amount"))[booked.order],
+            line_currency,
+            _ints(lines.get_column("booked_on"))[booked.order],
+            hits.ptr,
+            hits.items,
+            hits.from_text,
+            payer_count,
+            payer_owner,
+            line_group,
+            _ints(items.get_column("outstanding")),
+            item_currency,
+            item_owner,
+            _ints(items.get_column("issued_on")),
+            _ints(items.get_column("due_on")),
+            groups.ptr,
+            groups.items,
+            by_due,
+            _confidences(),
+            DATE_WINDOW_BEFORE_ISSUE.days,
+            DATE_WINDOW_AFTER_DUE.days,
+            GROUP_SEARCH_ITEMS,
+            GROUP_SEARCH_STEPS,
+        )
     )
     owners = items.select("tenant", "customer_id").gather(first_item)
-    return _results(lines, booked, items, owners, payers, out)
+    return _results(lines, booked, items, owners, payers, decided)
 
 
 def _payer_of_each_line(
@@ -215,6 +217,8 @@ def _check(lines: pl.DataFrame, items: pl.DataFrame) -> None:
         raise FrameError(f"lines.direction: {sorted(directions)} is not 'credit' or 'debit'")
     if lines.height and lines.get_column("amount").min() <= 0:  # type: ignore[operator]
         raise FrameError("lines.amount: amounts are positive (direction says which way)")
+    if lines.height and lines.get_column("line").min() < 1:  # type: ignore[operator]
+        raise FrameError("lines.line: line numbers count from 1, as StatementLine's do")
     # Sums of amounts must fit int64, as `matching.fits_compiled` sums them: in floats first
     # (the check itself must not overflow), exactly in Python integers near the bound.
     owed = float(items.get_column("outstanding").cast(pl.Float64).abs().sum())
@@ -279,49 +283,70 @@ class _Groups:
 # -- integers back to results ---------------------------------------------------------------
 
 
+class Decisions(NamedTuple):
+    """What `matching_kernel.decide` returns, by name: per line in booking order, then the
+    allocations (line, item, amount) and the invoices the reasons name (line, item, 0), each
+    buffer valid up to its count."""
+
+    outcome: np.ndarray
+    rule: np.ndarray
+    confidence: np.ndarray
+    credit: np.ndarray
+    why: np.ndarray
+    owner: np.ndarray
+    counted: np.ndarray  # customers, open invoices or exact fits a reason names
+    owed: np.ndarray
+    allocations: np.ndarray
+    n_allocations: int
+    named: np.ndarray
+    n_named: int
+
+
 def _results(
     lines: pl.DataFrame,
     booked: keys.Booking,
     items: pl.DataFrame,
     owners: pl.DataFrame,
     payers: keys.Payers,
-    out: tuple[Any, ...],
+    decided: Decisions,
 ) -> MatchedFrames:
     """The kernel's arrays as frames: labels for codes, strings gathered for item indexes."""
-    outcome, rule, confidence, credit, why, owner = out[:6]
-    allocs, n_alloc, named, n_named = out[8:]
+    allocs = decided.allocations[: decided.n_allocations]
+    named = decided.named[: decided.n_named]
     rows = pl.Series("row", booked.order, dtype=pl.UInt32)
-    allocated = pl.Series(allocs[:n_alloc, 1])
+    allocated = pl.Series(allocs[:, 1])
     allocations = pl.DataFrame(
         {
-            "row": rows.gather(allocs[:n_alloc, 0]),
+            "row": rows.gather(allocs[:, 0]),
             "invoice_id": items.get_column("invoice_id").gather(allocated),
             "workflow_id": items.get_column("workflow_id").gather(allocated),
             "tenant": items.get_column("tenant").gather(allocated),
-            "amount": allocs[:n_alloc, 2],
+            "amount": allocs[:, 2],
         }
     )
     candidates = pl.DataFrame(
         {
-            "row": rows.gather(named[:n_named, 0]),
-            "invoice_id": items.get_column("invoice_id").gather(named[:n_named, 1]),
+            "row": rows.gather(named[:, 0]),
+            "invoice_id": items.get_column("invoice_id").gather(named[:, 1]),
         }
     )
-    reasons = _labels(why, _REASON_LABELS)
-    worded = _worded(lines, booked, items, owners, payers, named[:n_named], out)
+    reasons = _labels(decided.why, _REASON_LABELS)
+    worded = _worded(lines, booked, items, owners, payers, named, decided)
     if worded:
         at = list(worded)
         reasons = reasons.scatter(at, pl.Series([worded[p] for p in at], dtype=pl.String))
     # Lines of no known customer take the null row after the last owner.
+    owner = decided.owner
     known = pl.Series(np.where(owner >= 0, owner, owners.height))
     nobody = pl.DataFrame({"tenant": [None], "customer_id": [None]}, schema=owners.schema)
     owner_rows = pl.concat([owners, nobody], rechunk=True).gather(known)
+    credit = decided.credit
     lines_out = pl.DataFrame(
         {
             "row": rows,
-            "outcome": _labels(outcome, [o.value for o in _OUTCOMES]),
-            "rule": _labels(rule, [r.value for r in _RULES]),
-            "confidence": confidence,
+            "outcome": _labels(decided.outcome, [o.value for o in _OUTCOMES]),
+            "rule": _labels(decided.rule, [r.value for r in _RULES]),
+            "confidence": decided.confidence,
             "credit": pl.Series(credit).set(pl.Series(credit < 0), None),
             "currency": lines.get_column("currency").gather(rows),
             "tenant": owner_rows.get_column("tenant"),
@@ -339,10 +364,10 @@ def _worded(
     owners: pl.DataFrame,
     payers: keys.Payers,
     named: np.ndarray,
-    out: tuple[Any, ...],
+    decided: Decisions,
 ) -> dict[int, str]:
     """The reasons that name invoices, customers or amounts, by position in booking order."""
-    why, owner, count, owed = out[4:8]
+    why, owner = decided.why, decided.owner
     positions = np.flatnonzero(~np.isin(why, list(_CONSTANT_REASONS)))
     if positions.shape[0] == 0:
         return {}
@@ -361,37 +386,48 @@ def _worded(
     payer_names: dict[int, list[str]] = {}
     for pos, who in zip(payer_pos[several].tolist(), payers.owner[several].tolist(), strict=True):
         payer_names.setdefault(pos, []).append(customer_of[who])
-    worded = {}
-    for pos, paid, currency in zip(positions.tolist(), amounts, currencies, strict=True):
-        money = Money.model_construct(minor=paid, currency=currency)
-        invoices = [inv for inv, _ in invoices_named.get(pos, [])]
-        customer = customer_of[owner[pos]] if owner[pos] >= 0 else ""
-        code = why[pos]
-        if code == kernel.SETTLED_ONE:
-            text = f"{invoices[0]} is already settled: all of it is customer credit"
-        elif code == kernel.CURRENCY_MISMATCH:
-            found = ", ".join(f"{inv} in {cur}" for inv, cur in invoices_named[pos])
-            text = f"currency mismatch: {currency} line, invoices {found}"
-        elif code == kernel.MANY_CUSTOMERS:
-            text = f"references invoices of {count[pos]} customers: {', '.join(invoices)}"
-        elif code == kernel.GROUP_SHORT:
-            owing = Money.model_construct(minor=int(owed[pos]), currency=currency)
-            text = (
-                f"pays {money} of {count[pos]} referenced invoices owing {owing}: "
-                "which one is short?"
-            )
-        elif code == kernel.SEVERAL_PAYERS:
-            text = several_payers(payer_names[pos])
-        elif code == kernel.EXACT_AMBIGUOUS:
-            text = f"{count[pos]} open invoices of {customer} owe exactly {money}"
-        elif code == kernel.SEVERAL_SETS:
-            text = f"several sets of {customer}'s open invoices sum to {money}"
-        else:
-            gave_up = (
-                "search gave up"
-                if code == kernel.SEARCH_GAVE_UP
-                else ("no open invoice or set of them")
-            )
-            text = f"payer {customer} known but {gave_up} matches {money}"
-        worded[pos] = text
-    return worded
+    return {
+        pos: _reason(
+            int(why[pos]),
+            Money.model_construct(minor=paid, currency=currency),
+            customer_of[owner[pos]] if owner[pos] >= 0 else "",
+            invoices_named.get(pos, []),
+            payer_names.get(pos, []),
+            int(decided.counted[pos]),
+            int(decided.owed[pos]),
+        )
+        for pos, paid, currency in zip(positions.tolist(), amounts, currencies, strict=True)
+    }
+
+
+def _reason(
+    code: int,
+    money: Money,
+    customer: str,
+    named: list[tuple[str, str]],
+    payer_ids: list[str],
+    count: int,
+    owed: int,
+) -> str:
+    """A worded reason, as the per-line rules word it: `named` holds the (invoice, currency)
+    the line names, `payer_ids` the customers its payer may be."""
+    invoices = [inv for inv, _ in named]
+    if code == kernel.SETTLED_ONE:
+        return f"{invoices[0]} is already settled: all of it is customer credit"
+    if code == kernel.CURRENCY_MISMATCH:
+        found = ", ".join(f"{inv} in {cur}" for inv, cur in named)
+        return f"currency mismatch: {money.currency} line, invoices {found}"
+    if code == kernel.MANY_CUSTOMERS:
+        return f"references invoices of {count} customers: {', '.join(invoices)}"
+    if code == kernel.GROUP_SHORT:
+        owing = Money.model_construct(minor=owed, currency=money.currency)
+        return f"pays {money} of {count} referenced invoices owing {owing}: which one is short?"
+    if code == kernel.SEVERAL_PAYERS:
+        return several_payers(payer_ids)
+    if code == kernel.EXACT_AMBIGUOUS:
+        return f"{count} open invoices of {customer} owe exactly {money}"
+    if code == kernel.SEVERAL_SETS:
+        return f"several sets of {customer}'s open invoices sum to {money}"
+    if code == kernel.SEARCH_GAVE_UP:
+        return f"payer {customer} known but search gave up matches {money}"
+    return f"payer {customer} known but no open invoice or set of them matches {money}"

@@ -16,12 +16,13 @@ import numpy as np
 import polars as pl
 
 from cobranza.domain import matching_kernel as kernel
-from cobranza.domain import matching_strings as text
-from cobranza.domain.matching_strings import Lookup, Strings
+from cobranza.domain import matching_strings as strings
+from cobranza.domain.matching_lookup import Lookup, groups
+from cobranza.domain.matching_strings import Strings
 
 _BOOKING = ["booked_on", "source", "line", "entry_id"]  # matching.BOOKING_ORDER
 _LINE_BITS = 40  # line numbers below 2**40 sort inside a day as one integer
-_FEW = 16  # up to this many currencies are coded by comparing with each
+_COMPARED_ONE_BY_ONE = 16  # up to this many currencies are coded by comparing with each
 
 
 class Booking(NamedTuple):
@@ -49,7 +50,7 @@ def booking(lines: pl.DataFrame) -> Booking:
     at = np.empty(n, dtype=np.int64)
     at[order] = np.arange(n, dtype=np.int64)
     # An entry seen earlier in booking order is a duplicate, whatever its direction.
-    group, first = text.groups(lines.select("entry_id"))
+    group, first = groups(lines.select("entry_id"))
     seen = np.zeros(n, dtype=np.bool_)
     if first.shape[0] < n:
         earliest = np.full(first.shape[0], n, dtype=np.int64)
@@ -98,19 +99,20 @@ def reference_hits(
     n = lines.height
     keys, key_item = _item_keys(items)
     lookup = Lookup(keys)
-    refs = text.references(text.of_series(lines.get_column("reference")))
+    refs = strings.references(strings.of_series(lines.get_column("reference")))
     row, j = lookup.find(refs._replace(valid=refs.valid & active))
     strong_item = key_item[j]
     rest = active.copy()
     rest[row] = False
-    listed, listed_row, listed_order = text.of_lists(lines.get_column("references"))
-    listed = text.references(listed)
+    listed, listed_row, listed_order = strings.of_lists(lines.get_column("references"))
+    listed = strings.references(listed)
     listed = listed._replace(valid=listed.valid & rest[listed_row])
-    remittance = text.of_series(lines.get_column("remittance"))
-    tokens, token_row, token_order = text.tokens(remittance._replace(valid=remittance.valid & rest))
+    remittance = strings.of_series(lines.get_column("remittance"))
+    remittance = remittance._replace(valid=remittance.valid & rest)
+    tokens, token_row, token_order = strings.tokens(remittance)
     # Tokens come after the line's listed references.
     listed_count = np.bincount(listed_row, minlength=n)
-    weak = text.concat([listed, tokens])
+    weak = strings.concat([listed, tokens])
     weak_row = np.concatenate([listed_row, token_row])
     weak_order = np.concatenate([listed_order, token_order + listed_count[token_row]])
     w, wj = lookup.find(weak)
@@ -127,9 +129,9 @@ def reference_hits(
 
 def _item_keys(items: pl.DataFrame) -> tuple[Strings, np.ndarray]:
     """Every item's invoice number then its references, normalised, and the item of each."""
-    numbers = text.references(text.of_series(items.get_column("invoice_id")))
-    listed, listed_item, _ = text.of_lists(items.get_column("references"))
-    keys = text.concat([numbers, text.references(listed)])
+    numbers = strings.references(strings.of_series(items.get_column("invoice_id")))
+    listed, listed_item, _ = strings.of_lists(items.get_column("references"))
+    keys = strings.concat([numbers, strings.references(listed)])
     return keys, np.concatenate([np.arange(items.height, dtype=np.int64), listed_item])
 
 
@@ -146,23 +148,23 @@ def payers_of(
     """Who each unnamed row may be from, as `_Index.payers` finds it: by account when that
     finds anyone, otherwise by name."""
     owners = max(int(item_owner.max()) + 1, 1) if item_owner.shape[0] else 1
-    accounts = text.of_series(lines.get_column("counterparty_account"))
-    given = accounts.valid & (np.diff(accounts.ends) > 0) & unnamed
+    accounts = strings.of_series(lines.get_column("counterparty_account"))
     row, owner = _payers(
-        text.references(accounts)._replace(valid=given),
+        accounts,
+        accounts.valid & (np.diff(accounts.ends) > 0) & unnamed,
         items.get_column("customer_accounts"),
         item_owner,
-        text.references,
+        strings.references,
     )
     by_account = np.zeros(lines.height, dtype=np.bool_)
     by_account[row] = True
-    names = text.of_series(lines.get_column("counterparty_name"))
-    given = names.valid & (np.diff(names.ends) > 0) & unnamed & ~by_account
+    names = strings.of_series(lines.get_column("counterparty_name"))
     name_row, name_owner = _payers(
-        text.names(names)._replace(valid=given),
+        names,
+        names.valid & (np.diff(names.ends) > 0) & unnamed & ~by_account,
         items.get_column("customer_names"),
         item_owner,
-        text.names,
+        strings.names,
     )
     pairs = np.unique(
         np.concatenate([row, name_row]) * owners + np.concatenate([owner, name_owner])
@@ -171,33 +173,34 @@ def payers_of(
 
 
 def _payers(
-    probes: Strings,
+    given: Strings,
+    wanted: np.ndarray,
     printed: pl.Series,
     item_owner: np.ndarray,
     normalise: Callable[[Strings], Strings],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(row, owner) for every probe equal to a string the items print, once normalised."""
-    rows = np.flatnonzero(probes.valid)
+    """(row, owner) for every wanted row whose string, normalised, is one the items print."""
+    rows = np.flatnonzero(wanted)
     if rows.shape[0] == 0:
         return rows, rows
-    known, item = text.of_lists(printed)[:2]
+    known, item = strings.of_lists(printed)[:2]
     # Few lines need a payer: look the items' many strings up among theirs.
-    j, k = Lookup(text.take(probes, rows), empty=True).find(normalise(known))
+    j, k = Lookup(normalise(strings.take(given, rows)), empty=True).find(normalise(known))
     return rows[k], item_owner[item[j]]
 
 
 def owners_of(items: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(owner of each item, first item of each owner): owners are (tenant, customer_id),
     numbered by first appearance."""
-    return text.groups(items.select("tenant", "customer_id"))
+    return groups(items.select("tenant", "customer_id"))
 
 
 def codes(*columns: pl.Series) -> tuple[np.ndarray, ...]:
     """Each column's strings (currencies: a few values) as integers, equal strings equal
     across columns."""
     values = pl.concat([c.unique() for c in columns]).unique().sort().to_list()
-    if len(values) > _FEW:
-        group, _ = text.groups(pl.DataFrame({"code": pl.concat(columns)}))
+    if len(values) > _COMPARED_ONE_BY_ONE:
+        group, _ = groups(pl.DataFrame({"code": pl.concat(columns)}))
         bounds = np.cumsum([0, *(c.len() for c in columns)])
         return tuple(group[a:b] for a, b in itertools.pairwise(bounds))
     found = []

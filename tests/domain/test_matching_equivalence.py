@@ -295,6 +295,7 @@ def test_amounts_too_large_for_64_bits_go_through_the_per_line_rules() -> None:
         ("direction", "CREDIT", "lines.direction: \\['CREDIT'\\]"),
         ("amount", 0, "lines.amount: amounts are positive"),
         ("currency", None, "lines.currency: a null"),
+        ("line", 0, "lines.line: line numbers count from 1"),
     ],
 )
 def test_frames_the_rules_cannot_read_are_refused_naming_the_column(

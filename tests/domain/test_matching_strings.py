@@ -1,17 +1,18 @@
 """The compiled engine reads strings as bytes exactly as the per-line rules read them.
 
 `matching_strings` normalises references (`references` against `matching.normalise_reference`)
-and names (`names` against `matching.normalise_name`), tokenises remittance text (`tokens`
-against `matching.remittance_tokens`), looks strings up (`Lookup.find` against a dict) and
-groups rows (`groups` against a dict of first appearances, and against `_groups_by_value`, the
-path taken when two different rows share a hash): each held to its Python counterpart on
+and names (`names` against `matching.normalise_name`) and tokenises remittance text (`tokens`
+against `matching.remittance_tokens`); `matching_lookup` looks strings up (`Lookup.find`
+against a dict) and groups rows (`groups` against a dict of first appearances, and against
+`_groups_by_value`, the path taken when two different rows share a hash): each held to its
+Python counterpart on
 strings chosen to be hard for a byte-level reader (ASCII whitespace of every kind, non-ASCII
 spaces, lower case, strings that normalise to "", separators, printed creditor references,
 combining accents, emoji, text that changes length when upper-cased).
 
 Then the whole engine, `match_objects` and `match_lines(lines, items)` over COMPILED_FROM
 lines, against `match_lines(..., fast=False)` on statements made of those strings: the same
-results, or an xfail naming the smallest input where they are not.
+results. Where the two once parted ways, a test names the smallest input that showed it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cobranza.domain import matching_lookup as lookups
 from cobranza.domain import matching_strings as text
 from cobranza.domain.matching import (
     COMPILED_BOUND,
@@ -606,7 +608,7 @@ def test_the_same_with_nothing_to_match() -> None:
     check([line_of(0, reference="INV-0", counterparty_name="x")], [])
 
 
-# -- where the compiled path and the per-line rules part ways (xfail), or once did ---------
+# -- where the compiled path and the per-line rules once parted ways ------------------------
 
 
 def test_nul_in_a_reference_is_kept_as_normalise_reference_keeps_it() -> None:
@@ -725,7 +727,7 @@ def test_lookup_finds_what_a_dict_finds(
 ) -> None:
     keys = [*keys, *keys[:3]]  # some keys twice
     probes = [*probes, *[k for k in keys if k is not None][:4]]  # some probes that are keys
-    i, j = text.Lookup(_column(keys), empty=empty).find(_column(probes))
+    i, j = lookups.Lookup(_column(keys), empty=empty).find(_column(probes))
     positions: dict[str, list[int]] = {}
     for at, key in enumerate(keys):
         if key is not None and (key or empty):
@@ -740,11 +742,11 @@ def test_lookup_confirms_every_hit_byte_for_byte_when_hashes_collide() -> None:
     values = ["ABCDEFGHIJKLMNOPQ", "ABCDEFGHIJKLMNOPR", "A", "ABCDEFGHIJKLMNOPQ", "", "BA"]
     values += ["ABCDEFGHIJKLMNOP", "ABCDEFGHIJKLMNOPQ\x01", "ABCDEFGHIJKLMNOPQ"]
     keys = _column(values)
-    lookup = text.Lookup(keys, empty=True)
+    lookup = lookups.Lookup(keys, empty=True)
     probes = _column(["ABCDEFGHIJKLMNOPQ", "A", "", "AB"])
     for k in range(4):
-        h = text._hash(probes.data, probes.ends[k], probes.ends[k + 1], np.uint64(0))
-        lookup._table = text._table(np.full(len(values), h, dtype=np.uint64), keys.valid)
+        h = lookups._hash(probes.data, probes.ends[k], probes.ends[k + 1])
+        lookup._table = lookups._table(np.full(len(values), h, dtype=np.uint64), keys.valid)
         i, j = lookup.find(probes)
         found = [b for a, b in zip(i.tolist(), j.tolist(), strict=True) if a == k]
         assert found == [at for at, v in enumerate(values) if v == probes.text(k)]
@@ -777,11 +779,11 @@ def test_groups_number_rows_by_first_appearance(rows: list[tuple[str | None, str
         {"tenant": [r[0] for r in rows], "customer_id": [r[1] for r in rows]},
         schema={"tenant": pl.String, "customer_id": pl.String},
     )
-    group, first = text.groups(frame)
+    group, first = lookups.groups(frame)
     expected_group, expected_first = _first_appearances(rows)
     assert group.tolist() == expected_group and first.tolist() == expected_first
     # the path taken when two different rows share a hash gives the same numbering
-    by_value, by_value_first = text._groups_by_value(frame)
+    by_value, by_value_first = lookups._groups_by_value(frame)
     assert by_value.tolist() == expected_group and by_value_first.tolist() == expected_first
 
 
@@ -789,7 +791,7 @@ def test_groups_number_rows_by_first_appearance(rows: list[tuple[str | None, str
 @given(st.lists(st.integers(0, 2**64 - 1) | st.sampled_from([0, 1, 2**63, 2**64 - 1]), max_size=40))
 def test_groups_of_hashes_are_grouped_by_equal_hash(hashes: list[int]) -> None:
     """The compiled grouping by hash, slots crowded (a small table): equal hashes only."""
-    group, first = text._groups(np.array(hashes, dtype=np.uint64))
+    group, first = lookups._groups(np.array(hashes, dtype=np.uint64))
     expected_group, expected_first = _first_appearances([(h,) for h in hashes])
     assert group.tolist() == expected_group and first.tolist() == expected_first
 
@@ -797,10 +799,10 @@ def test_groups_of_hashes_are_grouped_by_equal_hash(hashes: list[int]) -> None:
 def test_groups_by_value_when_different_rows_would_share_a_group() -> None:
     """_groups_by_value on the very frame `groups` reads: nulls equal, values told apart."""
     frame = pl.DataFrame({"entry_id": ["E", None, "e", "E", None, "", " E", "E "]})
-    group, first = text._groups_by_value(frame)
+    group, first = lookups._groups_by_value(frame)
     assert group.tolist() == [0, 1, 2, 0, 1, 3, 4, 5]
     assert first.tolist() == [0, 1, 2, 5, 6, 7]
-    assert [a.tolist() for a in text.groups(frame)] == [group.tolist(), first.tolist()]
+    assert [a.tolist() for a in lookups.groups(frame)] == [group.tolist(), first.tolist()]
 
 
 def test_of_lists_keeps_rows_places_empty_lists_and_nulls() -> None:

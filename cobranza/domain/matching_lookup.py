@@ -1,0 +1,238 @@
+"""Strings looked up and grouped through hashes, every answer checked on the strings.
+
+`Lookup` is a hash table over byte strings (`matching_strings.Strings`): open addressing
+over FNV-1a hashes, each key's length and first 16 bytes packed beside the table, so that
+confirming a hit byte for byte mostly costs one more memory read, not two. `groups` numbers
+equal rows by first appearance from polars' row hash, then compares each row with its
+group's first, and groups on the values themselves should two different rows share a hash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+from numba import njit
+
+from cobranza.domain.matching_strings import Strings
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing spreads a hash over the table
+
+
+@njit(cache=True)
+def _hash(data: Any, first: int, last: int) -> Any:
+    """FNV-1a over data[first:last]."""
+    h = _FNV_OFFSET
+    for p in range(first, last):
+        h = (h ^ np.uint64(data[p])) * _FNV_PRIME
+    return h
+
+
+@njit(cache=True)
+def _same(a: Any, a_ends: Any, i: int, b: Any, b_ends: Any, j: int) -> bool:
+    length = a_ends[i + 1] - a_ends[i]
+    if length != b_ends[j + 1] - b_ends[j]:
+        return False
+    x, y = a_ends[i], b_ends[j]
+    for p in range(length):  # noqa: SIM110 (a loop numba compiles; all() of a generator is not)
+        if a[x + p] != b[y + p]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _table(hashes: Any, usable: Any) -> tuple[Any, Any, int]:
+    """Open addressing over distinct hashes, a slot in one cache line: (slots, members, shift).
+    A slot is (hash as int64, where, count; count 0 when empty): with one position, `where`
+    is that position; with several, they are members[where:where + count], in input order."""
+    n = hashes.shape[0]
+    bits = 4
+    while (1 << bits) < 2 * usable.sum():
+        bits += 1
+    size = 1 << bits
+    shift = 64 - bits
+    slots = np.zeros((size, 3), dtype=np.int64)
+    slot_of = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        if not usable[i]:
+            continue
+        h = hashes[i]
+        s = np.int64((h * _MIX) >> np.uint64(shift))
+        while slots[s, 2] > 0 and slots[s, 0] != np.int64(h):
+            s = (s + 1) & (size - 1)
+        if slots[s, 2] == 0:
+            slots[s, 0], slots[s, 1] = np.int64(h), i
+        slots[s, 2] += 1
+        slot_of[i] = s
+    shared = 0
+    for t in range(size):
+        if slots[t, 2] > 1:
+            slots[t, 1] = shared
+            shared += slots[t, 2]
+    members = np.empty(shared, dtype=np.int64)
+    filled = np.zeros(size, dtype=np.int64)
+    for i in range(n):
+        if usable[i]:
+            s = slot_of[i]
+            if slots[s, 2] > 1:
+                members[slots[s, 1] + filled[s]] = i
+                filled[s] += 1
+    return slots, members, shift
+
+
+@njit(cache=True)
+def _slot(slots: Any, shift: int, h: Any) -> int:
+    """The slot holding hash `h`, or -1."""
+    s = np.int64((h * _MIX) >> np.uint64(shift))
+    while slots[s, 2] > 0:
+        if slots[s, 0] == np.int64(h):
+            return int(s)
+        s = (s + 1) & (slots.shape[0] - 1)
+    return -1
+
+
+@njit(cache=True)
+def _hashes(data: Any, ends: Any) -> Any:
+    n = ends.shape[0] - 1
+    out = np.empty(n, dtype=np.uint64)
+    for k in range(n):
+        out[k] = _hash(data, ends[k], ends[k + 1])
+    return out
+
+
+@njit(cache=True)
+def _head(data: Any, first: int, last: int) -> tuple[int, Any, Any]:
+    """(length, bytes 0-7, bytes 8-15) of data[first:last], the bytes packed into integers."""
+    w0, w1 = np.int64(0), np.int64(0)
+    for p in range(min(last - first, 16)):
+        if p < 8:
+            w0 |= np.int64(data[first + p]) << (8 * p)
+        else:
+            w1 |= np.int64(data[first + p]) << (8 * (p - 8))
+    return last - first, w0, w1
+
+
+@njit(cache=True)
+def _heads(data: Any, ends: Any) -> Any:
+    """Every string's `_head`: comparing with it costs one memory access, not two."""
+    heads = np.empty((ends.shape[0] - 1, 3), dtype=np.int64)
+    for k in range(ends.shape[0] - 1):
+        heads[k, 0], heads[k, 1], heads[k, 2] = _head(data, ends[k], ends[k + 1])
+    return heads
+
+
+@njit(cache=True)
+def _find(
+    keys: tuple[Any, Any, Any],
+    table: tuple[Any, Any, int],
+    data: Any,
+    ends: Any,
+    usable: Any,
+) -> tuple[Any, Any]:
+    """(i, j) for every usable probe i equal, byte for byte, to key j: i ascending, then j."""
+    key_data, key_ends, heads = keys
+    slots, members, shift = table
+    pairs = np.empty((ends.shape[0] + 16, 2), dtype=np.int64)
+    k = 0
+    for i in range(ends.shape[0] - 1):
+        if not usable[i]:
+            continue
+        s = _slot(slots, shift, _hash(data, ends[i], ends[i + 1]))
+        if s < 0:
+            continue
+        length, w0, w1 = _head(data, ends[i], ends[i + 1])
+        count = slots[s, 2]
+        for m in range(count):
+            j = slots[s, 1] if count == 1 else members[slots[s, 1] + m]
+            if heads[j, 0] != length or heads[j, 1] != w0 or heads[j, 2] != w1:
+                continue
+            if length > 16 and not _same(data, ends, i, key_data, key_ends, j):
+                continue
+            if k == pairs.shape[0]:
+                bigger = np.empty((2 * k, 2), dtype=np.int64)
+                bigger[:k] = pairs
+                pairs = bigger
+            pairs[k, 0], pairs[k, 1] = i, j
+            k += 1
+    return pairs[:k, 0].copy(), pairs[:k, 1].copy()
+
+
+class Lookup:
+    """Strings to look other strings up in. Nulls are never found, nor empty strings unless
+    `empty` (a name of punctuation only normalises to "", and the rules index it)."""
+
+    def __init__(self, keys: Strings, *, empty: bool = False) -> None:
+        self.empty = empty
+        self._table = _table(_hashes(keys.data, keys.ends), self._usable(keys))
+        self._keys = (keys.data, keys.ends, _heads(keys.data, keys.ends))
+
+    def find(self, probes: Strings) -> tuple[np.ndarray, np.ndarray]:
+        """(i, j) for every probes[i] equal to keys[j]: i ascending, then j ascending."""
+        usable = self._usable(probes)
+        return _find(self._keys, self._table, probes.data, probes.ends, usable)
+
+    def _usable(self, strings: Strings) -> np.ndarray:
+        if self.empty:
+            return strings.valid
+        usable: np.ndarray = strings.valid & (np.diff(strings.ends) > 0)
+        return usable
+
+
+@njit(cache=True)
+def _groups(hashes: Any) -> tuple[Any, Any]:
+    """(group of each position, first position of each group): positions with equal hashes
+    share a group, numbered by first appearance."""
+    n = hashes.shape[0]
+    bits = 4
+    while (1 << bits) < 2 * n:
+        bits += 1
+    size = 1 << bits
+    shift = np.uint64(64 - bits)
+    slot_hash = np.zeros(size, dtype=np.uint64)
+    slot_group = np.full(size, -1, dtype=np.int64)
+    group = np.empty(n, dtype=np.int64)
+    first = np.empty(n, dtype=np.int64)
+    groups = 0
+    for i in range(n):
+        h = hashes[i]
+        s = np.int64((h * _MIX) >> shift)
+        while slot_group[s] >= 0 and slot_hash[s] != h:
+            s = (s + 1) & (size - 1)
+        if slot_group[s] < 0:
+            slot_hash[s] = h
+            slot_group[s] = groups
+            first[groups] = i
+            groups += 1
+        group[i] = slot_group[s]
+    return group, first[:groups].copy()
+
+
+def groups(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(group of each row, first row of each group): rows equal in every column (null equal
+    to null) share a group, numbered by first appearance. Rows are grouped by polars' hash
+    of them, then each is compared with its group's first row; should two different rows
+    share a hash, the rows are grouped again on their values."""
+    group, first = _groups(frame.hash_rows().to_numpy())
+    if first.shape[0] < frame.height:  # some rows share a group: are they equal?
+        representative = frame.gather(first[group])
+        if all(representative[c].eq_missing(frame[c]).all() for c in frame.columns):
+            return group, first
+        return _groups_by_value(frame)
+    return group, first
+
+
+def _groups_by_value(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    numbered = (
+        frame.with_row_index("_row")
+        .group_by(frame.columns, maintain_order=True)
+        .agg(pl.col("_row"))
+        .with_row_index("_group")
+    )
+    first = numbered.get_column("_row").list.first().to_numpy().astype(np.int64)
+    rows = numbered.select("_group", "_row").explode("_row")
+    group = np.empty(frame.height, dtype=np.int64)
+    group[rows.get_column("_row").to_numpy()] = rows.get_column("_group").to_numpy()
+    return group, first
