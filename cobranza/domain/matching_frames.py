@@ -11,6 +11,7 @@ both to the same decisions.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -135,16 +136,23 @@ def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
     items = items.select(list(ITEM_SCHEMA)).cast(ITEM_SCHEMA)
     _check(lines, items)
     n = lines.height
-    booked = keys.booking(lines)
-    active = booked.kind[booked.at] == kernel.ACTIVE  # by row
-    hits = keys.reference_hits(lines, active, booked.at, items)
-    item_owner, first_item = keys.owners_of(items)
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        # The items' strings are read in a second thread while this one reads the lines'
+        # (the compiled loops and polars let go of the GIL): a statement uses both cores.
+        item_side = beside.submit(keys.item_keys, items)
+        printed = beside.submit(keys.printed, items)
+        booked = keys.booking(lines)
+        active = booked.kind[booked.at] == kernel.ACTIVE  # by row
+        line_side = keys.line_keys(lines)
+        item = item_side.result()
+        hits = keys.reference_hits(line_side, active, booked.at, item)
+        unnamed = active & (np.diff(hits.ptr) == 0)[booked.at]
+        payers = keys.payers_of(lines, unnamed, printed.result(), item.owner)
+    item_owner, first_item = item.owner, item.first_of_owner
     line_currency, item_currency = keys.codes(
         lines.get_column("currency"), items.get_column("currency")
     )
     currencies = int(max(line_currency.max(initial=-1), item_currency.max(initial=-1))) + 1
-    unnamed = active & (np.diff(hits.ptr) == 0)[booked.at]
-    payers = keys.payers_of(lines, unnamed, items, item_owner)
     payer_count, payer_owner = _payer_of_each_line(payers, booked.at, n)
     groups = _Groups(item_owner, item_currency, currencies)
     line_currency = line_currency[booked.order]

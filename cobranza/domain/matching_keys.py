@@ -81,6 +81,66 @@ def _one_file_order(lines: pl.DataFrame) -> np.ndarray | None:
     return None if np.any(ordered[1:] == ordered[:-1]) else order
 
 
+class ItemKeys(NamedTuple):
+    """The items' strings as integers: the keys lines name them by (invoice numbers then
+    references, normalised; `key_item` says whose each is), each item's owner and each
+    owner's first item."""
+
+    lookup: Lookup
+    key_item: np.ndarray
+    owner: np.ndarray
+    first_of_owner: np.ndarray
+
+
+def item_keys(items: pl.DataFrame) -> ItemKeys:
+    """What the items' strings become, read once (beside the lines' own; see match_frames)."""
+    numbers = strings.references(strings.of_series(items.get_column("invoice_id")))
+    listed, listed_item, _ = strings.of_lists(items.get_column("references"))
+    keys = strings.concat([numbers, strings.references(listed)])
+    key_item = np.concatenate([np.arange(items.height, dtype=np.int64), listed_item])
+    owner, first = owners_of(items)
+    return ItemKeys(Lookup(keys), key_item, owner, first)
+
+
+class Printed(NamedTuple):
+    """What the items print for payers to be known by, normalised, and the item of each."""
+
+    accounts: Strings
+    account_item: np.ndarray
+    names: Strings
+    name_item: np.ndarray
+
+
+def printed(items: pl.DataFrame) -> Printed:
+    """The accounts and names on the items, normalised as the rules compare them."""
+    accounts, account_item = strings.of_lists(items.get_column("customer_accounts"))[:2]
+    names, name_item = strings.of_lists(items.get_column("customer_names"))[:2]
+    return Printed(strings.references(accounts), account_item, strings.names(names), name_item)
+
+
+class LineKeys(NamedTuple):
+    """The lines' references normalised: the structured one, and the listed others with the
+    row and place of each; and their remittance text as it is."""
+
+    reference: Strings
+    listed: Strings
+    listed_row: np.ndarray
+    listed_order: np.ndarray
+    remittance: Strings
+
+
+def line_keys(lines: pl.DataFrame) -> LineKeys:
+    """The lines' references as the rules compare them, and their remittance text as bytes."""
+    listed, listed_row, listed_order = strings.of_lists(lines.get_column("references"))
+    return LineKeys(
+        strings.references(strings.of_series(lines.get_column("reference"))),
+        strings.references(listed),
+        listed_row,
+        listed_order,
+        strings.of_series(lines.get_column("remittance")),
+    )
+
+
 class Hits(NamedTuple):
     """ptr, items: the items line p (booking position) names are items[ptr[p]:ptr[p + 1]];
     from_text: whether they came from its other references or remittance text."""
@@ -90,49 +150,34 @@ class Hits(NamedTuple):
     from_text: np.ndarray
 
 
-def reference_hits(
-    lines: pl.DataFrame, active: np.ndarray, at: np.ndarray, items: pl.DataFrame
-) -> Hits:
+def reference_hits(line: LineKeys, active: np.ndarray, at: np.ndarray, item: ItemKeys) -> Hits:
     """What `_Matcher.by_reference` finds for each active row: the items its structured
     reference names, else those its other references then its remittance tokens name, each
     in input order of the items."""
-    n = lines.height
-    keys, key_item = _item_keys(items)
-    lookup = Lookup(keys)
-    refs = strings.references(strings.of_series(lines.get_column("reference")))
-    row, j = lookup.find(refs._replace(valid=refs.valid & active))
-    strong_item = key_item[j]
+    n = active.shape[0]
+    refs = line.reference
+    row, j = item.lookup.find(refs._replace(valid=refs.valid & active))
+    strong_item = item.key_item[j]
     rest = active.copy()
     rest[row] = False
-    listed, listed_row, listed_order = strings.of_lists(lines.get_column("references"))
-    listed = strings.references(listed)
-    listed = listed._replace(valid=listed.valid & rest[listed_row])
-    remittance = strings.of_series(lines.get_column("remittance"))
-    remittance = remittance._replace(valid=remittance.valid & rest)
+    listed = line.listed._replace(valid=line.listed.valid & rest[line.listed_row])
+    remittance = line.remittance._replace(valid=line.remittance.valid & rest)
     tokens, token_row, token_order = strings.tokens(remittance)
     # Tokens come after the line's listed references.
-    listed_count = np.bincount(listed_row, minlength=n)
+    listed_count = np.bincount(line.listed_row, minlength=n)
     weak = strings.concat([listed, tokens])
-    weak_row = np.concatenate([listed_row, token_row])
-    weak_order = np.concatenate([listed_order, token_order + listed_count[token_row]])
-    w, wj = lookup.find(weak)
+    weak_row = np.concatenate([line.listed_row, token_row])
+    weak_order = np.concatenate([line.listed_order, token_order + listed_count[token_row]])
+    w, wj = item.lookup.find(weak)
     from_text = np.zeros(n, dtype=np.bool_)
     from_text[at[weak_row[w]]] = True
     ptr, hit_items = kernel.hits_by_line(
         np.concatenate([at[row], at[weak_row[w]]]),
         np.concatenate([np.zeros(row.shape[0], dtype=np.int64), weak_order[w] + 1]),
-        np.concatenate([strong_item, key_item[wj]]),
+        np.concatenate([strong_item, item.key_item[wj]]),
         n,
     )
     return Hits(ptr, hit_items, from_text)
-
-
-def _item_keys(items: pl.DataFrame) -> tuple[Strings, np.ndarray]:
-    """Every item's invoice number then its references, normalised, and the item of each."""
-    numbers = strings.references(strings.of_series(items.get_column("invoice_id")))
-    listed, listed_item, _ = strings.of_lists(items.get_column("references"))
-    keys = strings.concat([numbers, strings.references(listed)])
-    return keys, np.concatenate([np.arange(items.height, dtype=np.int64), listed_item])
 
 
 class Payers(NamedTuple):
@@ -143,50 +188,48 @@ class Payers(NamedTuple):
 
 
 def payers_of(
-    lines: pl.DataFrame, unnamed: np.ndarray, items: pl.DataFrame, item_owner: np.ndarray
+    lines: pl.DataFrame, unnamed: np.ndarray, known: Printed, item_owner: np.ndarray
 ) -> Payers:
     """Who each unnamed row may be from, as `_Index.payers` finds it: by account when that
     finds anyone, otherwise by name."""
     owners = max(int(item_owner.max()) + 1, 1) if item_owner.shape[0] else 1
     accounts = strings.of_series(lines.get_column("counterparty_account"))
-    row, owner = _payers(
+    row, item = _payers(
         accounts,
         accounts.valid & (np.diff(accounts.ends) > 0) & unnamed,
-        items.get_column("customer_accounts"),
-        item_owner,
+        known.accounts,
+        known.account_item,
         strings.references,
     )
     by_account = np.zeros(lines.height, dtype=np.bool_)
     by_account[row] = True
     names = strings.of_series(lines.get_column("counterparty_name"))
-    name_row, name_owner = _payers(
+    name_row, name_item = _payers(
         names,
         names.valid & (np.diff(names.ends) > 0) & unnamed & ~by_account,
-        items.get_column("customer_names"),
-        item_owner,
+        known.names,
+        known.name_item,
         strings.names,
     )
-    pairs = np.unique(
-        np.concatenate([row, name_row]) * owners + np.concatenate([owner, name_owner])
-    )
+    owner = item_owner[np.concatenate([item, name_item])]
+    pairs = np.unique(np.concatenate([row, name_row]) * owners + owner)
     return Payers(pairs // owners, pairs % owners)
 
 
 def _payers(
     given: Strings,
     wanted: np.ndarray,
-    printed: pl.Series,
-    item_owner: np.ndarray,
+    known: Strings,
+    known_item: np.ndarray,
     normalise: Callable[[Strings], Strings],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(row, owner) for every wanted row whose string, normalised, is one the items print."""
+    """(row, item) for every wanted row whose string, normalised, is one an item prints."""
     rows = np.flatnonzero(wanted)
     if rows.shape[0] == 0:
         return rows, rows
-    known, item = strings.of_lists(printed)[:2]
     # Few lines need a payer: look the items' many strings up among theirs.
-    j, k = Lookup(normalise(strings.take(given, rows)), empty=True).find(normalise(known))
-    return rows[k], item_owner[item[j]]
+    j, k = Lookup(normalise(strings.take(given, rows)), empty=True).find(known)
+    return rows[k], known_item[j]
 
 
 def owners_of(items: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -17,21 +17,32 @@ from numba import njit
 
 from cobranza.domain.matching_strings import Strings
 
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
+_SEED = np.uint64(0xCBF29CE484222325)
+_PRIME = np.uint64(0xFF51AFD7ED558CCD)  # murmur3's finaliser constant
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing spreads a hash over the table
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
+def _word(data: Any, first: int, last: int) -> Any:
+    """Up to 8 bytes from `first` (not past `last`) as one little-endian integer."""
+    w = np.uint64(0)
+    for q in range(min(8, last - first)):
+        w |= np.uint64(data[first + q]) << np.uint64(8 * q)
+    return w
+
+
+@njit(cache=True, nogil=True)
 def _hash(data: Any, first: int, last: int) -> Any:
-    """FNV-1a over data[first:last]."""
-    h = _FNV_OFFSET
-    for p in range(first, last):
-        h = (h ^ np.uint64(data[p])) * _FNV_PRIME
+    """A 64-bit hash of data[first:last], eight bytes a step (a byte at a time chained one
+    multiplication per byte, the slowest part of a lookup)."""
+    h = _SEED ^ np.uint64(last - first)
+    for p in range(first, last, 8):
+        h = (h ^ _word(data, p, last)) * _PRIME
+        h ^= h >> np.uint64(32)
     return h
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _same(a: Any, a_ends: Any, i: int, b: Any, b_ends: Any, j: int) -> bool:
     length = a_ends[i + 1] - a_ends[i]
     if length != b_ends[j + 1] - b_ends[j]:
@@ -43,7 +54,7 @@ def _same(a: Any, a_ends: Any, i: int, b: Any, b_ends: Any, j: int) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _table(hashes: Any, usable: Any) -> tuple[Any, Any, int]:
     """Open addressing over distinct hashes, a slot in one cache line: (slots, members, shift).
     A slot is (hash as int64, where, count; count 0 when empty): with one position, `where`
@@ -83,7 +94,7 @@ def _table(hashes: Any, usable: Any) -> tuple[Any, Any, int]:
     return slots, members, shift
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _slot(slots: Any, shift: int, h: Any) -> int:
     """The slot holding hash `h`, or -1."""
     s = np.int64((h * _MIX) >> np.uint64(shift))
@@ -94,7 +105,7 @@ def _slot(slots: Any, shift: int, h: Any) -> int:
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _hashes(data: Any, ends: Any) -> Any:
     n = ends.shape[0] - 1
     out = np.empty(n, dtype=np.uint64)
@@ -103,7 +114,7 @@ def _hashes(data: Any, ends: Any) -> Any:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _head(data: Any, first: int, last: int) -> tuple[int, Any, Any]:
     """(length, bytes 0-7, bytes 8-15) of data[first:last], the bytes packed into integers."""
     w0, w1 = np.int64(0), np.int64(0)
@@ -115,7 +126,7 @@ def _head(data: Any, first: int, last: int) -> tuple[int, Any, Any]:
     return last - first, w0, w1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _heads(data: Any, ends: Any) -> Any:
     """Every string's `_head`: comparing with it costs one memory access, not two."""
     heads = np.empty((ends.shape[0] - 1, 3), dtype=np.int64)
@@ -124,7 +135,7 @@ def _heads(data: Any, ends: Any) -> Any:
     return heads
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _find(
     keys: tuple[Any, Any, Any],
     table: tuple[Any, Any, int],
@@ -181,7 +192,7 @@ class Lookup:
         return usable
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _groups(hashes: Any) -> tuple[Any, Any]:
     """(group of each position, first position of each group): positions with equal hashes
     share a group, numbered by first appearance."""

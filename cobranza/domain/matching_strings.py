@@ -83,7 +83,7 @@ _REFERENCE = _byte_map(lambda b: not (b == 32 or 9 <= b <= 13 or 28 <= b <= 31))
 _NAME = _byte_map(lambda b: 65 <= b <= 90 or 48 <= b <= 57)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _normalise(data: Any, ends: Any, table: Any) -> tuple[Any, Any, Any]:
     """(bytes, ends, not ASCII) with each byte mapped by `table` (a `_byte_map`). A string
     with a byte above 127 is flagged and copied unchanged."""
@@ -110,7 +110,7 @@ def _normalise(data: Any, ends: Any, table: Any) -> tuple[Any, Any, Any]:
     return out[:w], out_ends, odd
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _splice(data: Any, ends: Any, at: Any, new_data: Any, new_ends: Any) -> tuple[Any, Any]:
     """The strings with string at[i] replaced by new string i (`at` ascending)."""
     n = ends.shape[0] - 1
@@ -154,17 +154,17 @@ def names(strings: Strings) -> Strings:
 # -- remittance tokens -------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _is_alnum(b: int) -> bool:
     return 65 <= b <= 90 or 48 <= b <= 57
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _is_separator(b: int) -> bool:
     return b == 45 or b == 95 or b == 47 or b == 46  # - _ / .
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _left_to_python(upper: Any, ends: Any, valid: Any) -> Any:
     """The rows the compiled tokens cannot stand for: not ASCII, or holding "RF" and two
     digits (where remittance_tokens may add a printed creditor reference)."""
@@ -187,7 +187,7 @@ def _left_to_python(upper: Any, ends: Any, valid: Any) -> Any:
     return odd
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _tokens(data: Any, ends: Any, valid: Any) -> tuple[Any, Any, Any, Any, Any]:
     """`matching._TOKEN.findall` over each ASCII string upper-cased: (bytes, ends, row,
     order within its row) of every token, and the rows left to Python."""
@@ -264,7 +264,7 @@ def concat(parts: list[Strings]) -> Strings:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _take(data: Any, ends: Any, rows: Any) -> tuple[Any, Any]:
     out_ends = np.zeros(rows.shape[0] + 1, dtype=np.int64)
     for k in range(rows.shape[0]):
