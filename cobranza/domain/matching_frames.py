@@ -315,7 +315,8 @@ class _Groups:
 def _counts_within(lengths: np.ndarray) -> np.ndarray:
     """0, 1, ..., length - 1 for each length, one after another."""
     starts = np.cumsum(lengths) - lengths
-    return np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(starts, lengths)
+    within: np.ndarray = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(starts, lengths)
+    return within
 
 
 # -- integers back to results ---------------------------------------------------------------
