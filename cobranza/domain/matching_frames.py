@@ -140,7 +140,7 @@ def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
         # The items' strings are read in a second thread while this one reads the lines'
         # (the compiled loops and polars let go of the GIL): a statement uses both cores.
         item_side = beside.submit(keys.item_keys, items)
-        printed = beside.submit(keys.printed, items)
+        printed = beside.submit(lambda: keys.printed(items, item_side.result().owner))
         booked = keys.booking(lines)
         active = booked.kind[booked.at] == kernel.ACTIVE  # by row
         line_side = keys.line_keys(lines)

@@ -17,7 +17,7 @@ import polars as pl
 
 from cobranza.domain import matching_kernel as kernel
 from cobranza.domain import matching_strings as strings
-from cobranza.domain.matching_lookup import Lookup, groups
+from cobranza.domain.matching_lookup import Lookup, first_per_owner, groups
 from cobranza.domain.matching_strings import Strings
 
 _BOOKING = ["booked_on", "source", "line", "entry_id"]  # matching.BOOKING_ORDER
@@ -103,19 +103,28 @@ def item_keys(items: pl.DataFrame) -> ItemKeys:
 
 
 class Printed(NamedTuple):
-    """What the items print for payers to be known by, normalised, and the item of each."""
+    """What the items print for payers to be known by, normalised, each (customer, string)
+    once, and the customer (owner) of each."""
 
     accounts: Strings
-    account_item: np.ndarray
+    account_owner: np.ndarray
     names: Strings
-    name_item: np.ndarray
+    name_owner: np.ndarray
 
 
-def printed(items: pl.DataFrame) -> Printed:
+def printed(items: pl.DataFrame, owner: np.ndarray) -> Printed:
     """The accounts and names on the items, normalised as the rules compare them."""
     accounts, account_item = strings.of_lists(items.get_column("customer_accounts"))[:2]
     names, name_item = strings.of_lists(items.get_column("customer_names"))[:2]
-    return Printed(strings.references(accounts), account_item, strings.names(names), name_item)
+    accounts, names = strings.references(accounts), strings.names(names)
+    account_keep = first_per_owner(accounts, owner[account_item])
+    name_keep = first_per_owner(names, owner[name_item])
+    return Printed(
+        strings.take(accounts, account_keep),
+        owner[account_item[account_keep]],
+        strings.take(names, name_keep),
+        owner[name_item[name_keep]],
+    )
 
 
 class LineKeys(NamedTuple):
@@ -194,25 +203,26 @@ def payers_of(
     finds anyone, otherwise by name."""
     owners = max(int(item_owner.max()) + 1, 1) if item_owner.shape[0] else 1
     accounts = strings.of_series(lines.get_column("counterparty_account"))
-    row, item = _payers(
+    row, owner = _payers(
         accounts,
         accounts.valid & (np.diff(accounts.ends) > 0) & unnamed,
         known.accounts,
-        known.account_item,
+        known.account_owner,
         strings.references,
     )
     by_account = np.zeros(lines.height, dtype=np.bool_)
     by_account[row] = True
     names = strings.of_series(lines.get_column("counterparty_name"))
-    name_row, name_item = _payers(
+    name_row, name_owner = _payers(
         names,
         names.valid & (np.diff(names.ends) > 0) & unnamed & ~by_account,
         known.names,
-        known.name_item,
+        known.name_owner,
         strings.names,
     )
-    owner = item_owner[np.concatenate([item, name_item])]
-    pairs = np.unique(np.concatenate([row, name_row]) * owners + owner)
+    pairs = np.unique(
+        np.concatenate([row, name_row]) * owners + np.concatenate([owner, name_owner])
+    )
     return Payers(pairs // owners, pairs % owners)
 
 
@@ -220,16 +230,16 @@ def _payers(
     given: Strings,
     wanted: np.ndarray,
     known: Strings,
-    known_item: np.ndarray,
+    known_owner: np.ndarray,
     normalise: Callable[[Strings], Strings],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(row, item) for every wanted row whose string, normalised, is one an item prints."""
+    """(row, owner) for every wanted row whose string, normalised, is one an owner prints."""
     rows = np.flatnonzero(wanted)
     if rows.shape[0] == 0:
         return rows, rows
     # Few lines need a payer: look the items' many strings up among theirs.
     j, k = Lookup(normalise(strings.take(given, rows)), empty=True).find(known)
-    return rows[k], known_item[j]
+    return rows[k], known_owner[j]
 
 
 def owners_of(items: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
-from cobranza.domain.matching_strings import Strings
+from cobranza.domain.matching_strings import Strings, _take
 
 _SEED = np.uint64(0xCBF29CE484222325)
 _PRIME = np.uint64(0xFF51AFD7ED558CCD)  # murmur3's finaliser constant
@@ -219,6 +219,41 @@ def _groups(hashes: Any) -> tuple[Any, Any]:
             groups += 1
         group[i] = slot_group[s]
     return group, first[:groups].copy()
+
+
+@njit(cache=True, nogil=True)
+def _owned_hashes(data: Any, ends: Any, owner: Any) -> Any:
+    out = np.empty(ends.shape[0] - 1, dtype=np.uint64)
+    for k in range(out.shape[0]):
+        out[k] = _hash(data, ends[k], ends[k + 1]) ^ (np.uint64(owner[k]) * _MIX)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _each_equal_to_first(data: Any, ends: Any, owner: Any, group: Any, first: Any) -> bool:
+    for i in range(group.shape[0]):
+        f = first[group[i]]
+        if owner[i] != owner[f] or not _same(data, ends, i, data, ends, f):
+            return False
+    return True
+
+
+def first_per_owner(strings: Strings, owner: np.ndarray) -> np.ndarray:
+    """The first position of each distinct (owner, string), among the valid strings: where a
+    customer prints the same name on many invoices, one stands for all. Should two pairs
+    share a hash, every valid position is kept (the same answer, only slower)."""
+    valid = np.flatnonzero(strings.valid)
+    data, ends = strings.data, strings.ends
+    if valid.shape[0] < strings.valid.shape[0]:
+        data, ends = _take(data, ends, valid)
+    owned = owner[valid]
+    group, first = _groups(_owned_hashes(data, ends, owned))
+    if first.shape[0] < valid.shape[0] and not _each_equal_to_first(
+        data, ends, owned, group, first
+    ):
+        return valid
+    kept: np.ndarray = valid[first]
+    return kept
 
 
 def groups(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
