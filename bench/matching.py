@@ -6,7 +6,7 @@ part), some name it only in free remittance text, some come from a known payer w
 amount and no reference, some are one transfer paying two invoices of one customer (named in
 the text, or found by amount), and some match nothing.
 
-Timed in R interleaved rounds (default 5; each round runs every contender once, so a burst of
+Timed in R interleaved rounds (default 9; each round runs every contender once, so a burst of
 load on the shared machine hits them alike), wall clock (process CPU time beside it: polars
 uses several threads), medians reported:
 - engine: `match_frames(lines, items)` on the frames it reads (built beforehand, as the join's
@@ -301,7 +301,7 @@ def print_table(result: dict[str, Any]) -> None:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="lines and invoices (100,000)")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds, median reported")
+    parser.add_argument("--rounds", type=int, default=9, help="timed rounds, median reported")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     return parser.parse_args(argv)
 
