@@ -37,7 +37,7 @@ from cobranza.domain.matching import (
     Rule,
     several_payers,
 )
-from cobranza.domain.money import Money
+from cobranza.domain.money import money_text
 
 LINE_SCHEMA: pl.Schema = pl.Schema(
     {
@@ -428,7 +428,8 @@ def _worded(
     return {
         pos: _reason(
             int(why[pos]),
-            Money.model_construct(minor=paid, currency=currency),
+            paid,
+            currency,
             customer_of[owner[pos]] if owner[pos] >= 0 else "",
             invoices_named.get(pos, []),
             payer_names.get(pos, []),
@@ -441,7 +442,8 @@ def _worded(
 
 def _reason(
     code: int,
-    money: Money,
+    paid: int,
+    currency: str,
     customer: str,
     named: list[tuple[str, str]],
     payer_ids: list[str],
@@ -455,14 +457,15 @@ def _reason(
         return f"{invoices[0]} is already settled: all of it is customer credit"
     if code == kernel.CURRENCY_MISMATCH:
         found = ", ".join(f"{inv} in {cur}" for inv, cur in named)
-        return f"currency mismatch: {money.currency} line, invoices {found}"
+        return f"currency mismatch: {currency} line, invoices {found}"
     if code == kernel.MANY_CUSTOMERS:
         return f"references invoices of {count} customers: {', '.join(invoices)}"
-    if code == kernel.GROUP_SHORT:
-        owing = Money.model_construct(minor=owed, currency=money.currency)
-        return f"pays {money} of {count} referenced invoices owing {owing}: which one is short?"
     if code == kernel.SEVERAL_PAYERS:
         return several_payers(payer_ids)
+    money = money_text(paid, currency)
+    if code == kernel.GROUP_SHORT:
+        owing = money_text(owed, currency)
+        return f"pays {money} of {count} referenced invoices owing {owing}: which one is short?"
     if code == kernel.EXACT_AMBIGUOUS:
         return f"{count} open invoices of {customer} owe exactly {money}"
     if code == kernel.SEVERAL_SETS:

@@ -28,6 +28,14 @@ def currency_exponent(code: str) -> int:
     return 0 if exponent is None else int(exponent)
 
 
+def money_text(minor: int, currency: str) -> str:
+    """How Money prints ("1234.50 MXN"), from minor units and a known currency; for callers
+    that word many amounts and need no Money object for it."""
+    exponent = currency_exponent(currency)
+    major = Decimal(minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
+    return f"{major} {currency}"
+
+
 def normalise_currency(code: str) -> str:
     """Upper-case a currency code after checking that ISO 4217 knows it."""
     currency_exponent(code)
@@ -78,7 +86,7 @@ class Money(BaseModel):
         )
 
     def __str__(self) -> str:
-        return f"{self.to_decimal()} {self.currency}"
+        return money_text(self.minor, self.currency)
 
     def _check(self, other: Money) -> None:
         if other.currency != self.currency:
