@@ -40,19 +40,25 @@ METHODS = {
 NEW_CARD = PaymentMethod(method_id="pm_card_visa", fingerprint="fp-ok", network=CardNetwork.VISA)
 
 
-def invoice(invoice_id: str) -> Invoice:
+def invoice(
+    invoice_id: str,
+    amount: str = "1000.00",
+    currency: str = "MXN",
+    country: str = "MX",
+    zone: str = ZONE,
+) -> Invoice:
     customer = Customer(
         tenant="replay",
         customer_id=f"C-{invoice_id}",
         email=f"{invoice_id.lower()}@customers.example.com",
-        country="MX",
-        timezone=ZONE,
+        country=country,
+        timezone=zone,
         locale="es_MX",
     )
     return Invoice(
         invoice_id=invoice_id,
         customer=customer,
-        amount=Money.parse("1000.00", "MXN"),
+        amount=Money.parse(amount, currency),
         issued_on=date(2026, 3, 11),
         due_on=date(2026, 4, 10),
     )
