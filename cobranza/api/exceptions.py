@@ -21,6 +21,7 @@ from cobranza.api.support_auth import support_guard
 from cobranza.reconciliation.exception_resolution import (
     Resolution,
     ResolutionError,
+    ResolutionRequest,
     exception_summary,
     resolve,
 )
@@ -102,7 +103,10 @@ def exceptions_router(client: Client, store: Store, support_token: str | None) -
     @router.post("/{exception_id}/confirm")
     async def confirm(exception_id: int, body: ConfirmBody) -> Any:
         try:
-            done = await resolve(store, client, exception_id, actor=body.actor, note=body.reason)
+            request = ResolutionRequest(
+                exception_id=exception_id, actor=body.actor, note=body.reason
+            )
+            done = await resolve(store, client, request)
         except ResolutionError as exc:
             return _rejected(exc)
         return _answer(done)
@@ -110,16 +114,15 @@ def exceptions_router(client: Client, store: Store, support_token: str | None) -
     @router.post("/{exception_id}/reassign")
     async def reassign(exception_id: int, body: ReassignBody) -> Any:
         try:
-            done = await resolve(
-                store,
-                client,
-                exception_id,
+            request = ResolutionRequest(
+                exception_id=exception_id,
                 actor=body.actor,
                 note=body.reason,
-                invoices=body.invoices,
+                invoices=tuple(body.invoices),
                 customer_id=body.customer_id,
                 tenant=body.tenant,
             )
+            done = await resolve(store, client, request)
         except ResolutionError as exc:
             return _rejected(exc)
         return _answer(done)

@@ -9,11 +9,11 @@ person made for another reason.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -43,6 +43,27 @@ class ResolutionError(ValueError):
         self.field = field
         self.reason = reason
         self.status = status
+
+
+class ResolutionRequest(BaseModel):
+    """A person's decision on one exception: confirm it as it stands (neither invoices nor a
+    customer), or reassign its money to invoices in order or to a customer's open invoices.
+
+    Checked by `check_resolution`, not here, so that a bad field is a ResolutionError naming it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    exception_id: int
+    actor: str
+    note: str
+    invoices: tuple[str, ...] = ()
+    customer_id: str | None = None
+    tenant: str | None = None
+
+    @property
+    def reassigning(self) -> bool:
+        return bool(self.invoices) or self.customer_id is not None
 
 
 @dataclass
@@ -106,12 +127,13 @@ async def post_matches(store: Store, client: Client) -> tuple[list[str], list[st
     return posted, errors
 
 
-def _check_request(actor: str, note: str, invoices: Sequence[str], customer_id: str | None) -> None:
-    if not actor.strip():
+def _check_request(request: ResolutionRequest) -> None:
+    invoices = request.invoices
+    if not request.actor.strip():
         raise ResolutionError("actor", "who decided must not be empty")
-    if not note.strip():
+    if not request.note.strip():
         raise ResolutionError("reason", "say why (refund, not ours, customer called, ...)")
-    if invoices and customer_id:
+    if invoices and request.customer_id:
         raise ResolutionError("customer_id", "give invoices or a customer, not both")
     for n, invoice_id in enumerate(invoices):
         if not invoice_id.strip():
@@ -121,20 +143,16 @@ def _check_request(actor: str, note: str, invoices: Sequence[str], customer_id: 
 
 
 def plan_allocation(
-    store: Store,
-    row: MoneyInExceptionRow,
-    *,
-    invoices: Sequence[str] = (),
-    customer_id: str | None = None,
-    tenant: str | None = None,
+    store: Store, row: MoneyInExceptionRow, request: ResolutionRequest
 ) -> list[tuple[OpenItem, Money]]:
     """The exception's money over the invoices named in order, or over the customer's open
     invoices oldest due first, each up to what it still owes."""
+    invoices, customer_id = request.invoices, request.customer_id
     amount = row.amount
     field_name = "invoices" if invoices else "customer_id"
     if amount is None:
         raise ResolutionError(field_name, f"exception {row.id} has no amount to reassign")
-    scope = tenant or row.tenant
+    scope = request.tenant or row.tenant
     items = money_in.open_items(store, scope)
     if invoices:
         by_id: dict[str, list[OpenItem]] = {}
@@ -183,18 +201,12 @@ def plan_allocation(
 
 
 def check_resolution(
-    store: Store,
-    exception_id: int,
-    *,
-    actor: str,
-    note: str,
-    invoices: Sequence[str] = (),
-    customer_id: str | None = None,
-    tenant: str | None = None,
+    store: Store, request: ResolutionRequest
 ) -> tuple[MoneyInExceptionRow, list[tuple[OpenItem, Money]]]:
     """Every check of a confirm or reassign, reading only: the open exception and the plan
     (empty for a confirm). Raises ResolutionError naming the input at fault."""
-    _check_request(actor, note, invoices, customer_id)
+    _check_request(request)
+    exception_id = request.exception_id
     row = money_in.get_exception(store, exception_id)
     if row is None:
         raise ResolutionError("exception_id", f"no exception {exception_id}", status=404)
@@ -202,53 +214,34 @@ def check_resolution(
         raise ResolutionError(
             "exception_id", f"exception {exception_id} is already {row.status}", 409
         )
-    if not invoices and customer_id is None:
+    if not request.reassigning:
         return row, []
-    return row, plan_allocation(
-        store, row, invoices=invoices, customer_id=customer_id, tenant=tenant
-    )
+    return row, plan_allocation(store, row, request)
 
 
-def settle(
-    store: Store,
-    exception_id: int,
-    *,
-    actor: str,
-    note: str,
-    invoices: Sequence[str] = (),
-    customer_id: str | None = None,
-    tenant: str | None = None,
-) -> tuple[MoneyInExceptionRow, Resolution]:
+def settle(store: Store, request: ResolutionRequest) -> tuple[MoneyInExceptionRow, Resolution]:
     """The store side of a resolution: every check first, then the exception closes and its
     matches are stored in one transaction, so two people resolving it at once cannot both
     succeed. Nothing is signalled yet."""
-    invoices = list(invoices)
-    row, plan = check_resolution(
-        store,
-        exception_id,
-        actor=actor,
-        note=note,
-        invoices=invoices,
-        customer_id=customer_id,
-        tenant=tenant,
-    )
-    reassigning = bool(invoices) or customer_id is not None
+    exception_id = request.exception_id
+    row, plan = check_resolution(store, request)
+    reassigning = request.reassigning
     status = money_in.EXCEPTION_REASSIGNED if reassigning else money_in.EXCEPTION_CONFIRMED
     unallocated = None
     if reassigning and row.amount is not None:
         rest = row.amount.minor - sum(m.minor for _, m in plan)
         unallocated = Money(minor=rest, currency=row.amount.currency) if rest else None
     resolution: dict[str, Any] = {
-        "note": note,
+        "note": request.note,
         "invoices": [item.invoice_id for item, _ in plan],
-        "customer_id": customer_id,
+        "customer_id": request.customer_id,
         "unallocated": None if unallocated is None else str(unallocated.to_decimal()),
     }
     created = money_in.settle_exception(
         store,
         row,
         status=status,
-        actor=actor,
+        actor=request.actor,
         resolution=resolution,
         allocations=plan,
         at=datetime.now(UTC),
@@ -260,38 +253,20 @@ def settle(
     return row, Resolution(exception_id, status, matches=created, unallocated=unallocated)
 
 
-async def resolve(
-    store: Store,
-    client: Client,
-    exception_id: int,
-    *,
-    actor: str,
-    note: str,
-    invoices: Sequence[str] = (),
-    customer_id: str | None = None,
-    tenant: str | None = None,
-) -> Resolution:
+async def resolve(store: Store, client: Client, request: ResolutionRequest) -> Resolution:
     """Confirm (neither invoices nor customer) or reassign an open exception, post what it
     matched, then lift reconciliation's holds on the customer if nothing else of theirs waits.
     What the workflow service could not do is in `errors` and left for the next run.
 
     Store work runs in a thread: the API serves webhooks on the same event loop.
     """
-    row, done = await asyncio.to_thread(
-        settle,
-        store,
-        exception_id,
-        actor=actor,
-        note=note,
-        invoices=invoices,
-        customer_id=customer_id,
-        tenant=tenant,
-    )
+    row, done = await asyncio.to_thread(settle, store, request)
     _, unposted = await post_matches(store, client)
     done.errors.extend(
         f"payment not posted yet ({e}); the next `cobranza reconcile` posts it" for e in unposted
     )
-    why = f"exception {exception_id} {done.status} by {actor}: {note}"[:500]
+    why = f"exception {request.exception_id} {done.status} by {request.actor}: {request.note}"
+    why = why[:500]
     released = await release_customer(store, client, row.tenant, row.customer_id, why)
     done.resumed, done.kept_paused = released.resumed, released.kept_paused
     done.errors.extend(released.errors)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -16,6 +15,7 @@ from rich.table import Table
 from cobranza.reconciliation.exception_resolution import (
     Resolution,
     ResolutionError,
+    ResolutionRequest,
     check_resolution,
     exception_summary,
     resolve,
@@ -83,37 +83,23 @@ def list_exceptions(
 
 
 def _resolve_cli(
-    exception_id: int,
-    actor: str,
-    note: str,
-    database_url: str | None,
-    temporal_address: str,
-    *,
-    invoices: Sequence[str] = (),
-    customer_id: str | None = None,
-    tenant: str | None = None,
+    request: ResolutionRequest, database_url: str | None, temporal_address: str
 ) -> None:
+    exception_id = request.exception_id
     missing = no_store_there(database_url)
     if missing is not None:
         typer.echo(f"exception {exception_id}: {missing}", err=True)
         raise typer.Exit(1)
     store = Store.from_url(database_url)
-    request: dict[str, Any] = {
-        "actor": actor,
-        "note": note,
-        "invoices": list(invoices),
-        "customer_id": customer_id,
-        "tenant": tenant,
-    }
     try:
         store.create_all()
         # The store's answer first: "no exception 99" is the news, whether or not the workflow
         # service is up.
-        check_resolution(store, exception_id, **request)
+        check_resolution(store, request)
 
         async def go() -> Resolution:
             client = await connect_named(temporal_address)
-            return await resolve(store, client, exception_id, **request)
+            return await resolve(store, client, request)
 
         done = asyncio.run(go())
     except (ResolutionError, TemporalUnreachable) as exc:
@@ -146,7 +132,8 @@ def confirm(
     temporal_address: TemporalAddress = "127.0.0.1:7233",
 ) -> None:
     """Close an exception as it stands (no invoice gets the money) and release the holds."""
-    _resolve_cli(exception_id, actor, note, database_url, temporal_address)
+    request = ResolutionRequest(exception_id=exception_id, actor=actor, note=note)
+    _resolve_cli(request, database_url, temporal_address)
 
 
 @exceptions_app.command("reassign")
@@ -168,13 +155,12 @@ def reassign(
     if not invoice and customer is None:
         typer.echo("reassign: give --invoice (repeatable) or --customer", err=True)
         raise typer.Exit(2)
-    _resolve_cli(
-        exception_id,
-        actor,
-        note,
-        database_url,
-        temporal_address,
-        invoices=invoice or (),
+    request = ResolutionRequest(
+        exception_id=exception_id,
+        actor=actor,
+        note=note,
+        invoices=tuple(invoice or ()),
         customer_id=customer,
         tenant=tenant,
     )
+    _resolve_cli(request, database_url, temporal_address)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from cobranza.domain.effects import InvoiceSnapshot
 from cobranza.domain.invoice import InvoiceStatus
 from cobranza.domain.money import Money
-from cobranza.reconciliation.exception_resolution import Resolution
+from cobranza.reconciliation.exception_resolution import Resolution, ResolutionRequest
 from cobranza.starter import exceptions_cli
 from cobranza.starter.cli import app
 from cobranza.store import Store, money_in
@@ -345,8 +345,8 @@ def test_resolving_with_work_left_undone_says_what_and_exits_1(
     async def connected(address: str) -> object:
         return object()
 
-    async def resolved(store: Store, client: object, exception_id: int, **_: object) -> Resolution:
-        return Resolution(exception_id, money_in.EXCEPTION_CONFIRMED, errors=[undone])
+    async def resolved(store: Store, client: object, request: ResolutionRequest) -> Resolution:
+        return Resolution(request.exception_id, money_in.EXCEPTION_CONFIRMED, errors=[undone])
 
     monkeypatch.setattr(exceptions_cli, "connect_named", connected)
     monkeypatch.setattr(exceptions_cli, "resolve", resolved)

@@ -35,7 +35,7 @@ from cobranza.domain.views import CollectionInput
 from cobranza.integrations.bank_files.camt import read_camt
 from cobranza.integrations.bank_files.cfdi import read_cfdi_invoice, read_cfdi_payment
 from cobranza.integrations.http_clients import HttpCrm
-from cobranza.reconciliation.exception_resolution import resolve
+from cobranza.reconciliation.exception_resolution import ResolutionRequest, resolve
 from cobranza.reconciliation.statement_run import apply, reconcile_statement
 from cobranza.starter.policy_catalog import read_policy_file
 from cobranza.starter.reconcile import as_json
@@ -145,6 +145,12 @@ def payment_postings(stack: Stack, workflow_id: str) -> list[str | None]:
         for p in stack.sandbox.postings()
         if p.kind == "payment" and (p.idempotency_key or "").startswith(f"{workflow_id}:")
     ]
+
+
+def _refunded(exception_id: int | None) -> ResolutionRequest:
+    """Ana confirms an exception as it stands: the money was refunded."""
+    assert exception_id is not None
+    return ResolutionRequest(exception_id=exception_id, actor="ana", note="refunded")
 
 
 async def reconcile(
@@ -291,9 +297,10 @@ async def test_unmatched_money_holds_the_customer_until_reassigned(stack: Stack)
     assert stored.crm_task_id == task.id
 
     assert row.id is not None
-    done = await resolve(
-        stack.store, stack.env.client, row.id, actor="ana", note="customer called", invoices=["R-1"]
+    decision = ResolutionRequest(
+        exception_id=row.id, actor="ana", note="customer called", invoices=("R-1",)
     )
+    done = await resolve(stack.store, stack.env.client, decision)
     assert [(m.invoice_id, str(m.amount.to_decimal())) for m in done.matches] == [("R-1", "123.45")]
     assert (done.resumed, done.kept_paused) == ([inv.workflow_id], [])
     await until(handle, completed(names.POST_TO_ERP))
@@ -420,7 +427,7 @@ async def test_a_release_the_workflow_service_failed_is_made_by_the_next_reconci
     [row] = run.imported.exceptions
     assert row.id is not None
 
-    done = await resolve(stack.store, failing_service, row.id, actor="ana", note="refunded")
+    done = await resolve(stack.store, failing_service, _refunded(row.id))
 
     assert done.status == money_in.EXCEPTION_CONFIRMED and done.resumed == []
     [error] = done.errors
@@ -471,11 +478,11 @@ async def test_a_release_the_workflow_service_failed_is_made_by_the_next_resolut
         [row] = run.imported.exceptions
         ids.append(row.id)
 
-    failed = await resolve(stack.store, failing_service, ids[0], actor="ana", note="refunded")
+    failed = await resolve(stack.store, failing_service, _refunded(ids[0]))
     assert [e for e in failed.errors if "not resumed yet" in e]
     assert (await paz.query(InvoiceCollectionWorkflow.status)).status is InvoiceStatus.PAUSED
 
-    done = await resolve(stack.store, stack.env.client, ids[1], actor="ana", note="refunded")
+    done = await resolve(stack.store, stack.env.client, _refunded(ids[1]))
 
     assert (done.resumed, done.errors) == ([ruiz.id], [])
     for handle in (paz, ruiz):

@@ -9,7 +9,12 @@ import pytest
 from cobranza.domain.effects import InvoiceSnapshot
 from cobranza.domain.invoice import InvoiceStatus
 from cobranza.domain.money import Money
-from cobranza.reconciliation.exception_resolution import ResolutionError, plan_allocation, settle
+from cobranza.reconciliation.exception_resolution import (
+    ResolutionError,
+    ResolutionRequest,
+    plan_allocation,
+    settle,
+)
 from cobranza.store import Store, money_in
 from cobranza.store.money_in import (
     EXCEPTION_CONFIRMED,
@@ -18,6 +23,26 @@ from cobranza.store.money_in import (
     queue_exception,
     resolve_exception,
 )
+
+
+def _decision(
+    exception_id: int | None,
+    *,
+    actor: str = "ana",
+    invoices: tuple[str, ...] = (),
+    customer_id: str | None = None,
+    tenant: str | None = None,
+) -> ResolutionRequest:
+    """A person's decision on an exception, with a note that passes the checks."""
+    assert exception_id is not None
+    return ResolutionRequest(
+        exception_id=exception_id,
+        actor=actor,
+        note="n",
+        invoices=invoices,
+        customer_id=customer_id,
+        tenant=tenant,
+    )
 
 
 def test_queueing_the_same_source_and_key_twice_keeps_one_row(store: Store) -> None:
@@ -104,7 +129,7 @@ def test_reassigning_to_a_customer_pays_the_oldest_due_first(store: Store) -> No
     )
     [row] = exceptions(store)
 
-    plan = plan_allocation(store, row, customer_id="C-1")
+    plan = plan_allocation(store, row, _decision(row.id, customer_id="C-1"))
 
     assert [(i.invoice_id, str(m.to_decimal())) for i, m in plan] == [
         ("EARLY", "50.00"),
@@ -121,9 +146,9 @@ def test_an_invoice_id_open_in_two_tenants_needs_the_tenant(store: Store) -> Non
     [row] = exceptions(store)
 
     with pytest.raises(ResolutionError) as caught:
-        plan_allocation(store, row, invoices=["INV-1"])
+        plan_allocation(store, row, _decision(row.id, invoices=("INV-1",)))
     assert caught.value.field == "tenant" and "acme, beta" in caught.value.reason
-    [(item, _)] = plan_allocation(store, row, invoices=["INV-1"], tenant="beta")
+    [(item, _)] = plan_allocation(store, row, _decision(row.id, invoices=("INV-1",), tenant="beta"))
     assert item.customer_id == "C-9"
 
 
@@ -141,14 +166,14 @@ def test_settling_twice_writes_once_and_a_failed_check_writes_nothing(store: Sto
     assert row.id is not None
 
     with pytest.raises(ResolutionError) as caught:
-        settle(store, row.id, actor="ana", note="n", invoices=["INV-1", "NOPE"])
+        settle(store, _decision(row.id, invoices=("INV-1", "NOPE")))
     assert caught.value.field == "invoices[1]"
     assert exceptions(store, status=EXCEPTION_OPEN) == [row]
     assert money_in.all_matches(store) == []
 
-    _, done = settle(store, row.id, actor="ana", note="n", invoices=["INV-1"])
+    _, done = settle(store, _decision(row.id, invoices=("INV-1",)))
     assert [m.payment_id for m in done.matches] == ["bank:E7:INV-1"]
     with pytest.raises(ResolutionError) as again:
-        settle(store, row.id, actor="bob", note="n", invoices=["INV-1"])
+        settle(store, _decision(row.id, invoices=("INV-1",), actor="bob"))
     assert (again.value.field, again.value.status) == ("exception_id", 409)
     assert len(money_in.all_matches(store)) == 1
