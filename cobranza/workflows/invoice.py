@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
     from cobranza.activities import names
-    from cobranza.domain.charges import PaymentMethodAdded, PaymentSettled
-    from cobranza.domain.declines import Decline
     from cobranza.domain.effects import (
-        CrmTaskReceipt,
         CrmTaskRequest,
-        ErpPosting,
-        ErpReceipt,
         PaymentLink,
         PaymentLinkRequest,
         Recording,
@@ -25,26 +18,20 @@ with workflow.unsafe.imports_passed_through():
     from cobranza.domain.invoice import (
         Channel,
         InvoiceStatus,
-        PaymentFailed,
         PaymentReceived,
-        TimelineEntry,
-        TimelineKind,
         local_instant,
     )
-    from cobranza.domain.lifecycle import Lifecycle, PaymentOutcome
+    from cobranza.domain.lifecycle import Lifecycle
     from cobranza.domain.policy import EscalationAction, PlannedStep, StepKind, plan
-    from cobranza.domain.views import CollectionInput, CollectionResult, InvoiceView, NextAction
+    from cobranza.domain.views import CollectionInput, CollectionResult
     from cobranza.workflows import search_attributes as sa
     from cobranza.workflows.autopay import AutopayDesk
     from cobranza.workflows.contact import ContactDesk
+    from cobranza.workflows.invoice_effects import ACTIVITY_TIMEOUT, RETRY, InvoiceEffects
+    from cobranza.workflows.invoice_outlook import InvoiceOutlook
+    from cobranza.workflows.invoice_payments import PaymentSignals
     from cobranza.workflows.support_actions import SupportActions
 
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=["PermanentIntegrationError"],
-)
 # A skipped timer may fire up to a second after its instant in virtual time; within this slack
 # the business clock reads the timer's own instant, so timelines show 10:00:00, not 10:00:01.
 TIMER_SLACK = timedelta(seconds=2)
@@ -53,8 +40,11 @@ HISTORY_BUDGET = 5_000
 
 
 @workflow.defn(name="InvoiceCollectionWorkflow")
-class InvoiceCollectionWorkflow(SupportActions):
-    """Issue, remind, wait for payment or the next step, escalate, close."""
+class InvoiceCollectionWorkflow(InvoiceEffects, InvoiceOutlook, PaymentSignals, SupportActions):
+    """Issue, remind, wait for payment or the next step, escalate, close.
+
+    Effects (ERP, CRM), what ops see and the money-in signals are in the bases, one module each.
+    """
 
     @workflow.init
     def __init__(self, input: CollectionInput) -> None:
@@ -228,105 +218,6 @@ class InvoiceCollectionWorkflow(SupportActions):
         self._publish()
         await workflow.wait_condition(workflow.all_handlers_finished)
 
-    # ---- effects -------------------------------------------------------------------------
-
-    async def _effect(
-        self, name: str, req: BaseModel, result: type[BaseModel], summary: str
-    ) -> bool:
-        """Run an effect; a permanent failure is recorded for people to act on, never fatal.
-
-        Transient faults are retried by Temporal without limit; what reaches here is a fault
-        that retrying cannot fix (a 4xx, a refused record), and the lifecycle must go on.
-        """
-        try:
-            await workflow.execute_activity(
-                name,
-                req,
-                result_type=result,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=RETRY,
-                summary=summary,
-            )
-        except ActivityError as exc:
-            reason = str(exc.cause) if exc.cause is not None else str(exc)
-            self._life.add(
-                TimelineKind.STATE_CHANGE,
-                self._now(),
-                event="effect_failed",
-                effect=name,
-                reason=reason,
-            )
-            return False
-        return True
-
-    def _unreachable(self, reason: str) -> None:
-        """A message could not go out on any channel: a person must find another way."""
-        self._crm_queue.append(
-            self._task(
-                "collector_call",
-                f"No reachable channel for {self._input.invoice.invoice_id}",
-                reason,
-            )
-        )
-
-    async def _open_task(self, kind: str, title: str, body: str, key: str) -> None:
-        inv = self._input.invoice
-        req = CrmTaskRequest(
-            idempotency_key=f"{inv.workflow_id}:{key}",
-            customer=inv.customer,
-            invoice_id=inv.invoice_id,
-            kind=kind,
-            title=title,
-            body=body,
-            recording=self._rec(),
-        )
-        if await self._effect(names.OPEN_CRM_TASK, req, CrmTaskReceipt, f"CRM task: {title}"):
-            self._life.mark_recorded(req.recording)
-
-    async def _post_erp(
-        self,
-        kind: str,
-        status: InvoiceStatus,
-        *,
-        key: str,
-        summary: str,
-        payment: PaymentReceived | None = None,
-    ) -> None:
-        inv, life = self._input.invoice, self._life
-        req = ErpPosting(
-            idempotency_key=f"{inv.workflow_id}:{key}",
-            invoice_id=inv.invoice_id,
-            customer_id=inv.customer.customer_id,
-            kind=kind,
-            status=status,
-            amount=payment.amount if payment else None,
-            payment_id=payment.payment_id if payment else None,
-            payment=payment,
-            outstanding=life.outstanding,
-            recording=self._rec(),
-        )
-        if await self._effect(names.POST_TO_ERP, req, ErpReceipt, summary):
-            life.mark_recorded(req.recording)
-
-    async def _flush_effects(self) -> None:
-        """Perform what signal and update handlers asked for, in the order they asked."""
-        while self._erp_queue or self._crm_queue:
-            if self._erp_queue:
-                payment_id, payment = self._erp_queue.pop(0)
-                await self._post_erp(
-                    "payment",
-                    self._life.state.status,
-                    key=f"payment-{payment_id}",
-                    summary=f"Post payment {payment_id} ({payment.amount}) to the ERP",
-                    payment=payment,
-                )
-            if self._crm_queue:
-                req = self._crm_queue.pop(0).model_copy(update={"recording": self._rec()})
-                if await self._effect(
-                    names.OPEN_CRM_TASK, req, CrmTaskReceipt, f"CRM task: {req.title}"
-                ):
-                    self._life.mark_recorded(req.recording)
-
     # ---- time ----------------------------------------------------------------------------
 
     def _now(self) -> datetime:
@@ -424,226 +315,8 @@ class InvoiceCollectionWorkflow(SupportActions):
     def _queue_payment(self, payment: PaymentReceived) -> None:
         self._erp_queue.append((payment.payment_id, payment))
 
-    def _timeline(self) -> list[TimelineEntry]:
-        return [s.entry for s in self._life.state.timeline]
-
     def _wake(self) -> None:
         self._woken = True
-
-    # ---- what ops see --------------------------------------------------------------------
-
-    def _publish(self) -> None:
-        life = self._life
-        visible = (life.state.status.value, life.state.dunning_level, life.outstanding.minor)
-        # Each upsert is a billable action and a history event: only when something changed.
-        if visible != self._published:
-            self._published = visible
-            workflow.upsert_search_attributes(
-                [
-                    sa.INVOICE_STATUS.value_set(visible[0]),
-                    sa.DUNNING_LEVEL.value_set(visible[1]),
-                    sa.AMOUNT_DUE.value_set(visible[2]),
-                ]
-            )
-        nxt = self._next_action()
-        workflow.set_current_details(
-            self._details(
-                f"next: {nxt.action} at {nxt.at:%Y-%m-%d %H:%M %z}"
-                if nxt.at
-                else f"next: {nxt.action}"
-            )
-        )
-
-    def _details(self, line: str) -> str:
-        life, inv = self._life, self._input.invoice
-        return (
-            f"**{life.state.status.value}** · {life.outstanding} outstanding of {inv.amount} · "
-            f"due {inv.due_on} · level {life.state.dunning_level} · "
-            f"{life.state.reminders_sent} messages\n\n{line}"
-        )
-
-    def _next_action(self) -> NextAction:
-        life = self._life
-        status = life.state.status
-        if life.is_closed:
-            return NextAction(action="none", at=None, reason=f"invoice is {status.value}")
-        if status is InvoiceStatus.PAUSED:
-            until = life.state.paused_until
-            return NextAction(
-                action="resume",
-                at=life.end_of_day(until - timedelta(days=1)) if until else None,
-                reason="paused" + (f" until {until}" if until else " until someone resumes"),
-            )
-        if status is InvoiceStatus.PROMISED:
-            p = life.state.promise
-            assert p is not None
-            reminder = life.promise_reminder_at()
-            if reminder is not None:
-                return NextAction(
-                    action="gentle reminder",
-                    at=reminder,
-                    reason=f"promise to pay by {p.promised_on}",
-                )
-            return NextAction(
-                action="check promise",
-                at=life.promise_deadline(),
-                reason=f"promise to pay by {p.promised_on}",
-            )
-        if status is InvoiceStatus.DISPUTED:
-            return NextAction(
-                action="wait for dispute resolution",
-                at=None,
-                reason="reminders and escalation stop while disputed",
-            )
-        pay = self._autopay
-        if status is InvoiceStatus.PROCESSING:
-            return NextAction(
-                action="wait for the charge to settle",
-                at=None,
-                reason=(pay.summary() if pay else "a charge is processing")
-                + "; no retry, reminder or escalation until then",
-            )
-        step = self._pending_step()
-        charge_at = pay.due_at() if pay is not None else None
-        if (
-            pay is not None
-            and charge_at is not None
-            and (step is None or charge_at <= self._step_at(step))
-        ):
-            return NextAction(action="autopay charge", at=charge_at, reason=pay.summary())
-        if step is None:
-            return NextAction(
-                action="wait for payment",
-                at=None,
-                reason=f"every step of {self._input.policy.ref} is done",
-            )
-        shifted = f", moved {life.state.shift_days} days by holds" if life.state.shift_days else ""
-        at = self._step_at(step)
-        decision = self._desk.lawful(step.channel, at) if step.channel is not None else None
-        if decision is not None and decision.deferred:
-            rules = ", ".join(r.why for r in decision.rules)
-            shifted += f"; deferred to the first lawful instant under {decision.profile}: {rules}"
-            at = decision.allowed_at
-        return NextAction(
-            action=step.label,
-            at=at,
-            reason=(
-                f"policy {self._input.policy.ref} step {step.index + 1} of {len(self._plan)}"
-                f"{shifted}"
-            ),
-        )
-
-    @workflow.query
-    def status(self) -> InvoiceView:
-        return self._view()
-
-    def _view(self) -> InvoiceView:
-        life, inv = self._life, self._input.invoice
-        s = life.state
-        return InvoiceView(
-            invoice_id=inv.invoice_id,
-            customer_id=inv.customer.customer_id,
-            status=s.status,
-            currency=life.currency,
-            amount=str(inv.amount.to_decimal()),
-            paid=str(life.money(s.paid_minor).to_decimal()),
-            credited=str(life.money(s.credited_minor).to_decimal()),
-            written_off=str(life.money(s.written_off_minor).to_decimal()),
-            outstanding=str(life.outstanding.to_decimal()),
-            dunning_level=s.dunning_level,
-            policy=self._input.policy.ref,
-            policy_reason=self._input.policy_choice.reason if self._input.policy_choice else None,
-            next_action=self._next_action(),
-            payment_ids=list(s.payment_ids),
-            promise_date=s.promise.promised_on.isoformat() if s.promise else None,
-            disputed=s.disputed,
-            autopay=self._autopay.summary() if self._autopay else None,
-            as_of=self._now(),
-        )
-
-    @workflow.query
-    def timeline(self) -> list[TimelineEntry]:
-        return self._timeline()
-
-    # ---- money in ------------------------------------------------------------------------
-
-    @workflow.signal
-    def payment_received(self, payment: PaymentReceived) -> None:
-        """Money arrived (webhook, bank file, simulation); a repeated payment id changes nothing."""
-        if payment.amount.currency != self._life.currency:
-            self._life.add(
-                TimelineKind.PAYMENT,
-                self._now(),
-                event="rejected",
-                payment_id=payment.payment_id,
-                reason=f"payment in {payment.amount.currency}, invoice in {self._life.currency}",
-            )
-            return
-        outcome = self._life.apply_payment(payment, self._event_time(payment.received_at))
-        if outcome in (PaymentOutcome.DUPLICATE, PaymentOutcome.IGNORED_CLOSED):
-            return
-        self._erp_queue.append((payment.payment_id, payment))
-        self._wake()
-
-    @workflow.signal
-    def payment_failed(self, failure: PaymentFailed) -> None:
-        """A failed attempt; stale once the invoice is paid, when it changes nothing (L-07).
-
-        The gateway's "payment failed" for a charge that is processing settles it (L-05).
-        """
-        pay = self._pay() if self._input.autopay is not None else None
-        if pay is not None and pay.processing == failure.attempt_id:
-            settled = PaymentSettled(
-                payment_id=failure.attempt_id,
-                succeeded=False,
-                settled_at=failure.failed_at,
-                decline=Decline(code=failure.reason or None),
-            )
-            if pay.settled(settled):
-                self._wake()
-            return
-        if not self._life.is_closed:
-            self._life.add(
-                TimelineKind.CHARGE_ATTEMPT,
-                self._event_time(failure.failed_at),
-                attempt_id=failure.attempt_id,
-                result="failed",
-                reason=failure.reason,
-            )
-
-    # ---- autopay ------------------------------------------------------------------------
-
-    @workflow.signal
-    def payment_settled(self, event: PaymentSettled) -> None:
-        """A processing charge settled: closes on success, resumes dunning with the decline."""
-        pay = self._pay()
-        if pay is None:
-            self._life.add(
-                TimelineKind.CHARGE_ATTEMPT,
-                self._now(),
-                event="ignored",
-                payment_id=event.payment_id,
-                reason="invoice is not on autopay",
-            )
-            return
-        if pay.settled(event):
-            self._wake()
-
-    @workflow.signal
-    def payment_method_added(self, event: PaymentMethodAdded) -> None:
-        """The customer put a method on file: charge at once (L-06)."""
-        pay = self._pay()
-        if pay is None:
-            self._life.add(
-                TimelineKind.CHARGE_ATTEMPT,
-                self._now(),
-                event="method_refused",
-                method=event.method.method_id,
-                reason="invoice is not on autopay",
-            )
-            return
-        if pay.method_added(event):
-            self._wake()
 
 
 def start_search_attributes(input: CollectionInput) -> TypedSearchAttributes:
