@@ -42,6 +42,7 @@ from cobranza.integrations.sandbox.gateway_book import (
     ChargeRecord,
     GatewayBook,
     PaymentMethodRecord,
+    TokenBehaviour,
     WebhookDelivery,
     WebhookEndpoint,
     fingerprint,
@@ -90,6 +91,15 @@ def build_gateway_router(state: SandboxState) -> APIRouter:
     router = APIRouter()
     book = gateway_book(state)
     state.on_reset(book.clear)
+    router.include_router(_intents_router(state, book))
+    router.include_router(_methods_router(state, book))
+    router.include_router(_controls_router(state, book))
+    return router
+
+
+def _intents_router(state: SandboxState, book: GatewayBook) -> APIRouter:
+    """`POST /v1/payment_intents` (create and confirm in one call) and `GET` of one intent."""
+    router = APIRouter()
 
     @router.post("/gateway/v1/payment_intents")
     async def create_intent(request: Request) -> Response:
@@ -127,47 +137,24 @@ def build_gateway_router(state: SandboxState) -> APIRouter:
             return bad.response
         return JSONResponse(_expanded(book, intent, _form(request.url.query.encode())))
 
+    return router
+
+
+def _methods_router(state: SandboxState, book: GatewayBook) -> APIRouter:
+    """Attaching a payment method to a customer, and listing a customer's methods."""
+    router = APIRouter()
+
     @router.post("/gateway/v1/payment_methods/{method_id}/attach")
     async def attach(method_id: str, request: Request) -> Response:
         try:
             _authorise(request)
             params = _form(await request.body())
-            customer = params.get("customer", "")
-            if not customer:
-                raise _BadRequest(
-                    400,
-                    "invalid_request_error",
-                    "Missing required param: customer.",
-                    param="customer",
-                    code="parameter_missing",
-                )
-            behaviour = token_behaviour(method_id)
-            existing = book.methods.get(method_id)
-            if behaviour is None and existing is None:
-                raise _missing("payment_method", method_id)
-            if existing is not None and existing.customer not in (None, customer):
-                raise _BadRequest(
-                    400,
-                    "invalid_request_error",
-                    f"The payment method {method_id} is attached to another customer.",
-                    param="payment_method",
-                )
+            customer, existing, behaviour = _attach_target(book, method_id, params)
         except _BadRequest as bad:
             return bad.response
 
         def create() -> StoredResponse:
-            if existing is not None:
-                record = existing.model_copy(update={"customer": customer})
-            else:
-                assert behaviour is not None
-                record = PaymentMethodRecord(
-                    id=state.new_id("pm"),
-                    token=method_id,
-                    customer=customer,
-                    behaviour=behaviour,
-                    fingerprint=fingerprint(method_id),
-                    created=int(time.time()),
-                )
+            record = _attached_record(state, method_id, customer, existing, behaviour)
             book.methods[record.id] = record
             return StoredResponse(status=200, body=record.to_stripe())
 
@@ -195,7 +182,12 @@ def build_gateway_router(state: SandboxState) -> APIRouter:
             }
         )
 
-    # -- controls ---------------------------------------------------------------------------
+    return router
+
+
+def _controls_router(state: SandboxState, book: GatewayBook) -> APIRouter:
+    """The test controls under /sandbox/gateway, which the fault knobs never touch."""
+    router = APIRouter()
 
     @router.put("/sandbox/gateway/webhook_endpoint")
     async def set_endpoint(endpoint: WebhookEndpoint) -> WebhookEndpoint:
@@ -476,6 +468,54 @@ def _resolve_method(
     if token is None:
         raise _missing("payment_method", method_id)
     return token
+
+
+def _attach_target(
+    book: GatewayBook, method_id: str, params: dict[str, str]
+) -> tuple[str, PaymentMethodRecord | None, TokenBehaviour | None]:
+    """The customer to attach to, and the method as already attached or as a test token."""
+    customer = params.get("customer", "")
+    if not customer:
+        raise _BadRequest(
+            400,
+            "invalid_request_error",
+            "Missing required param: customer.",
+            param="customer",
+            code="parameter_missing",
+        )
+    behaviour = token_behaviour(method_id)
+    existing = book.methods.get(method_id)
+    if behaviour is None and existing is None:
+        raise _missing("payment_method", method_id)
+    if existing is not None and existing.customer not in (None, customer):
+        raise _BadRequest(
+            400,
+            "invalid_request_error",
+            f"The payment method {method_id} is attached to another customer.",
+            param="payment_method",
+        )
+    return customer, existing, behaviour
+
+
+def _attached_record(
+    state: SandboxState,
+    method_id: str,
+    customer: str,
+    existing: PaymentMethodRecord | None,
+    behaviour: TokenBehaviour | None,
+) -> PaymentMethodRecord:
+    """Re-attaching keeps the method's id; attaching a test token mints a new `pm_` id."""
+    if existing is not None:
+        return existing.model_copy(update={"customer": customer})
+    assert behaviour is not None
+    return PaymentMethodRecord(
+        id=state.new_id("pm"),
+        token=method_id,
+        customer=customer,
+        behaviour=behaviour,
+        fingerprint=fingerprint(method_id),
+        created=int(time.time()),
+    )
 
 
 def _expanded(book: GatewayBook, intent: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
