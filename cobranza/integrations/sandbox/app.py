@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from fastapi import FastAPI, Header, HTTPException, Request, Response
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
@@ -67,19 +67,9 @@ class ErpPostingBody(BaseModel):
 
 
 def build_app(state: SandboxState) -> FastAPI:
+    """Every emulator's routes on one app, with latency and errors injected into the emulators."""
     app = FastAPI(title="cobranza sandbox", docs_url="/docs", redoc_url=None)
-
-    @app.middleware("http")
-    async def inject_faults(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if request.url.path.startswith(FAULTY_PREFIXES):
-            knobs = state.knobs
-            if knobs.latency_ms:
-                await asyncio.sleep(knobs.latency_ms / 1000)
-            if state.inject_fault(knobs.error_rate):
-                return _error(503, "api_error", "sandbox_injected", "injected failure (error_rate)")
-        return await call_next(request)
+    _inject_faults(app, state)
 
     @app.exception_handler(IdempotencyConflictError)
     async def idempotency_conflict(request: Request, exc: IdempotencyConflictError) -> Response:
@@ -94,7 +84,34 @@ def build_app(state: SandboxState) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/gateway/v1/payment_links", status_code=201)
+    app.include_router(_payment_links_router(state))
+    app.include_router(_crm_router(state))
+    app.include_router(_erp_router(state))
+    app.include_router(_control_router(state))
+    return app
+
+
+def _inject_faults(app: FastAPI, state: SandboxState) -> None:
+    """The knobs' latency and error rate, applied to the emulated systems only."""
+
+    @app.middleware("http")
+    async def inject_faults(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.url.path.startswith(FAULTY_PREFIXES):
+            knobs = state.knobs
+            if knobs.latency_ms:
+                await asyncio.sleep(knobs.latency_ms / 1000)
+            if state.inject_fault(knobs.error_rate):
+                return _error(503, "api_error", "sandbox_injected", "injected failure (error_rate)")
+        return await call_next(request)
+
+
+def _payment_links_router(state: SandboxState) -> APIRouter:
+    """Payment links under /gateway/v1, and the page each link opens."""
+    router = APIRouter()
+
+    @router.post("/gateway/v1/payment_links", status_code=201)
     async def create_payment_link(
         body: PaymentLinkBody,
         request: Request,
@@ -113,11 +130,11 @@ def build_app(state: SandboxState) -> FastAPI:
 
         return _answer(state.idempotent("payment_links", idempotency_key, _dump(body), create))
 
-    @app.get("/gateway/v1/payment_links")
+    @router.get("/gateway/v1/payment_links")
     async def list_payment_links() -> list[PaymentLinkRecord]:
         return state.list_payment_links()
 
-    @app.get("/pay/{link_id}", response_class=HTMLResponse)
+    @router.get("/pay/{link_id}", response_class=HTMLResponse)
     async def payment_page(link_id: str) -> str:
         link = next((p for p in state.list_payment_links() if p.id == link_id), None)
         if link is None:
@@ -128,7 +145,14 @@ def build_app(state: SandboxState) -> FastAPI:
             f"{escape(str(link.amount))}</p>"
         )
 
-    @app.post("/crm/tasks", status_code=201)
+    return router
+
+
+def _crm_router(state: SandboxState) -> APIRouter:
+    """The CRM's task queue: create one (idempotently) and read them all back."""
+    router = APIRouter()
+
+    @router.post("/crm/tasks", status_code=201)
     async def create_task(
         body: CrmTaskBody, idempotency_key: str | None = Header(default=None)
     ) -> Response:
@@ -144,11 +168,18 @@ def build_app(state: SandboxState) -> FastAPI:
 
         return _answer(state.idempotent("crm_tasks", idempotency_key, _dump(body), create))
 
-    @app.get("/crm/tasks")
+    @router.get("/crm/tasks")
     async def list_tasks() -> list[CrmTaskRecord]:
         return state.list_tasks()
 
-    @app.post("/erp/postings", status_code=201)
+    return router
+
+
+def _erp_router(state: SandboxState) -> APIRouter:
+    """The ERP's postings ledger: post one (idempotently) and read them all back."""
+    router = APIRouter()
+
+    @router.post("/erp/postings", status_code=201)
     async def create_posting(
         body: ErpPostingBody, idempotency_key: str | None = Header(default=None)
     ) -> Response:
@@ -164,29 +195,36 @@ def build_app(state: SandboxState) -> FastAPI:
 
         return _answer(state.idempotent("erp_postings", idempotency_key, _dump(body), create))
 
-    @app.get("/erp/postings")
+    @router.get("/erp/postings")
     async def list_postings() -> list[ErpPostingRecord]:
         return state.list_postings()
 
-    @app.get("/smtp/messages")
+    return router
+
+
+def _control_router(state: SandboxState) -> APIRouter:
+    """Received email, the fault knobs and reset: what tests read and turn, never faulty."""
+    router = APIRouter()
+
+    @router.get("/smtp/messages")
     async def list_messages() -> list[ReceivedEmail]:
         return state.list_emails()
 
-    @app.get("/sandbox/knobs")
+    @router.get("/sandbox/knobs")
     async def get_knobs() -> SandboxKnobs:
         return state.knobs
 
-    @app.put("/sandbox/knobs")
+    @router.put("/sandbox/knobs")
     async def set_knobs(knobs: SandboxKnobs) -> SandboxKnobs:
         for name, value in knobs.model_dump().items():
             setattr(state.knobs, name, value)
         return state.knobs
 
-    @app.post("/sandbox/reset", status_code=204)
+    @router.post("/sandbox/reset", status_code=204)
     async def reset() -> None:
         state.reset()
 
-    return app
+    return router
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:
