@@ -25,8 +25,15 @@ from cobranza.domain.effects import (
     PaymentLinkRequest,
 )
 from cobranza.integrations.errors import IntegrationError, PermanentIntegrationError
-from cobranza.integrations.messages import render_message
-from cobranza.integrations.protocols import Crm, Erp, Messenger, OutboundMessage, PaymentGateway
+from cobranza.integrations.messages import RenderedMessage, render_message
+from cobranza.integrations.protocols import (
+    Crm,
+    Erp,
+    Messenger,
+    OutboundMessage,
+    PaymentGateway,
+    SentMessage,
+)
 from cobranza.store.store import Store
 
 NO_REACHABLE_ADDRESS = "NoReachableAddress"
@@ -85,6 +92,28 @@ class CollectionActivities:
     @activity.defn(name=names.SEND_MESSAGE)
     async def send_message(self, req: MessageRequest) -> MessageReceipt:
         """Send once per dedupe key: a retry after a crash finds the claim and does not resend."""
+        address, rendered = self._compose(req)
+        duplicate = await self._claim(req, address, rendered)
+        if duplicate is not None:
+            return duplicate
+        late = await self._lateness(req)
+        sent = await self._hand_over(req, address, rendered)
+        # On the business clock (scheduled_at is the workflow's instant, which a replay of
+        # history sets in the past), to within this attempt's own duration.
+        sent_at = req.scheduled_at + late
+        await asyncio.to_thread(
+            self.store.mark_message_sent, req.dedupe_key, sent.provider_message_id, sent_at
+        )
+        return MessageReceipt(
+            dedupe_key=req.dedupe_key,
+            provider_message_id=sent.provider_message_id,
+            address=address,
+            sent_at=sent_at,
+            content_sha256=rendered.content_sha256,
+        )
+
+    def _compose(self, req: MessageRequest) -> tuple[str, RenderedMessage]:
+        """The customer's address on the channel and the message in their locale."""
         customer = req.customer
         try:
             # Only a valid, normalised, consented address may reach a provider.
@@ -97,6 +126,12 @@ class CollectionActivities:
             )
         except PermanentIntegrationError as exc:
             raise _permanent(exc) from exc
+        return address, rendered
+
+    async def _claim(
+        self, req: MessageRequest, address: str, rendered: RenderedMessage
+    ) -> MessageReceipt | None:
+        """Claim the dedupe key; the receipt of an earlier attempt when one already holds it."""
         earlier = await asyncio.to_thread(self.store.get_message, req.dedupe_key)
         if earlier is not None and earlier.status == "sending":
             # An earlier attempt claimed this message and died after handing it to the provider
@@ -110,6 +145,7 @@ class CollectionActivities:
                 content_sha256=earlier.content_sha256,
                 duplicate=True,
             )
+        customer = req.customer
         row = await asyncio.to_thread(
             self.store.begin_message,
             dedupe_key=req.dedupe_key,
@@ -134,6 +170,10 @@ class CollectionActivities:
                 content_sha256=row.content_sha256,
                 duplicate=True,
             )
+        return None
+
+    async def _lateness(self, req: MessageRequest) -> timedelta:
+        """How late this attempt runs; past the send window it frees the claim and gives up."""
         # How long after the lawful instant this attempt runs: the retry delays after a provider
         # refused, and any time the task waited for a worker (none was running, or all were
         # busy). Server time, so it holds in a replay of history too.
@@ -147,6 +187,12 @@ class CollectionActivities:
                 type=SEND_WINDOW_MISSED,
                 non_retryable=True,
             )
+        return late
+
+    async def _hand_over(
+        self, req: MessageRequest, address: str, rendered: RenderedMessage
+    ) -> SentMessage:
+        """Give the message to the provider, freeing the claim if the provider refuses it."""
         outbound = OutboundMessage(
             dedupe_key=req.dedupe_key,
             channel=req.channel,
@@ -156,26 +202,13 @@ class CollectionActivities:
             html=rendered.html or None,
         )
         try:
-            sent = await self.messenger.send(outbound)
+            return await self.messenger.send(outbound)
         except IntegrationError as exc:
             # The provider refused it, so nothing went out: free the claim for the retry.
             await asyncio.to_thread(self.store.release_message, req.dedupe_key)
             if isinstance(exc, PermanentIntegrationError):
                 raise _permanent(exc) from exc
             raise
-        # On the business clock (scheduled_at is the workflow's instant, which a replay of
-        # history sets in the past), to within this attempt's own duration.
-        sent_at = req.scheduled_at + late
-        await asyncio.to_thread(
-            self.store.mark_message_sent, req.dedupe_key, sent.provider_message_id, sent_at
-        )
-        return MessageReceipt(
-            dedupe_key=req.dedupe_key,
-            provider_message_id=sent.provider_message_id,
-            address=address,
-            sent_at=sent_at,
-            content_sha256=rendered.content_sha256,
-        )
 
     @activity.defn(name=names.OPEN_CRM_TASK)
     async def open_crm_task(self, req: CrmTaskRequest) -> CrmTaskReceipt:
