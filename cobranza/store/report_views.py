@@ -134,6 +134,22 @@ def print_report(report: CollectionReport, console: Console) -> None:
         f"[bold]Collection report[/bold] as of {report.as_of.isoformat()}{scope}: "
         f"{report.invoices_total} invoices"
     )
+    console.print(_amounts_table(report))
+    late = report.average_days_late
+    console.print(f"Average days late at payment: {'–' if late is None else late}")
+    console.print(_outcomes_table(report))
+    console.print(_aging_table(report))
+    console.print(_reminders_table(report))
+    console.print(_escalations_table(report))
+    console.print(_countries_table(report))
+    if report.autopay is not None:
+        _print_autopay(report.autopay, console)
+    if report.money_in is not None:
+        _print_money_in(report.money_in, console)
+
+
+def _amounts_table(report: CollectionReport) -> Table:
+    """Each currency's amounts and its days sales outstanding."""
     amounts = Table(title="Amounts by currency")
     amounts.add_column("currency")
     for label, _ in _amount_rows(report):
@@ -146,25 +162,32 @@ def print_report(report: CollectionReport, console: Console) -> None:
             *(column[currency] for _, column in _amount_rows(report)),
             "–" if dso is None else str(dso),
         )
-    console.print(amounts)
-    late = report.average_days_late
-    console.print(f"Average days late at payment: {'–' if late is None else late}")
+    return amounts
 
+
+def _outcomes_table(report: CollectionReport) -> Table:
+    """How many invoices ended (or stand) in each outcome."""
     outcomes = Table(title="Outcomes")
     outcomes.add_column("outcome")
     outcomes.add_column("invoices", justify="right")
     for name, count in report.outcomes.model_dump().items():
         outcomes.add_row(name.replace("_", " "), str(count))
-    console.print(outcomes)
+    return outcomes
 
+
+def _aging_table(report: CollectionReport) -> Table:
+    """Outstanding amounts per currency, by how long past due."""
     aging = Table(title="Aging of outstanding")
     aging.add_column("currency")
     for _, label in AGING_BUCKETS:
         aging.add_column(label, justify="right")
     for currency, buckets in report.aging.items():
         aging.add_row(currency, *(getattr(buckets, name) for name, _ in AGING_BUCKETS))
-    console.print(aging)
+    return aging
 
+
+def _reminders_table(report: CollectionReport) -> Table:
+    """Messages sent, per policy step and channel."""
     reminders = Table(title="Messages sent by step and channel")
     reminders.add_column("step")
     reminders.add_column("channel")
@@ -172,15 +195,21 @@ def print_report(report: CollectionReport, console: Console) -> None:
     for step, by_channel in report.reminders_by_step_and_channel.items():
         for channel, count in by_channel.items():
             reminders.add_row(step, channel, str(count))
-    console.print(reminders)
+    return reminders
 
+
+def _escalations_table(report: CollectionReport) -> Table:
+    """Escalations, per escalation level."""
     escalations = Table(title="Escalations by level")
     escalations.add_column("level", justify="right")
     escalations.add_column("count", justify="right")
     for level, count in report.escalations_by_level.items():
         escalations.add_row(str(level), str(count))
-    console.print(escalations)
+    return escalations
 
+
+def _countries_table(report: CollectionReport) -> Table:
+    """Per country: invoices, amounts, and messages sent, deferred (by which rule) or merged."""
     countries = Table(title="By country")
     columns = (
         "country",
@@ -209,11 +238,7 @@ def print_report(report: CollectionReport, console: Console) -> None:
             "\n".join(f"{rule}: {n}" for rule, n in figures.deferred_by_rule.items()),
             str(figures.messages_consolidated),
         )
-    console.print(countries)
-    if report.autopay is not None:
-        _print_autopay(report.autopay, console)
-    if report.money_in is not None:
-        _print_money_in(report.money_in, console)
+    return countries
 
 
 def _print_autopay(recovery: AutopayRecovery, console: Console) -> None:
