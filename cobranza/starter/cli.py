@@ -121,6 +121,26 @@ def simulate(
     ] = 0.0,
 ) -> None:
     """Run every invoice of FILE through the real workflows in virtual time and report."""
+    sim, is_dataset, policy, chooser = _read_simulation(file, country_map, policy_file, segments)
+    sim = _limited(sim, limit, file)
+    mix = AutopayMix(autopay_share, load_retry_rules()) if autopay_share > 0 else None
+    if mix is not None:
+        sim = mix.with_events(sim)
+    db = None if in_memory else temporal_db
+    opts = RunOptions(
+        concurrency, db, database_url, is_dataset, report_json, report_html, contact_gate
+    )
+    run = asyncio.run(_simulate(sim, policy, opts, chooser, mix))
+    if not is_dataset:
+        typer.echo(json.dumps(scenario_output(run), indent=2, ensure_ascii=False))
+    if sim.errors:
+        raise typer.Exit(3)
+
+
+def _read_simulation(
+    file: Path, country_map: Path | None, policy_file: Path | None, segments: Path
+) -> tuple[SimulationInput, bool, Policy, PolicyChooser | None]:
+    """FILE's invoices, whether it is a dataset, and its policy or chooser; exits 2 or 1 if not."""
     if not file.exists():
         typer.echo(f"{file}: no such file", err=True)
         raise typer.Exit(2)
@@ -137,6 +157,11 @@ def simulate(
         raise typer.Exit(1) from None
     for problem in sim.errors:
         typer.echo(f"skipped: {problem}", err=True)
+    return sim, is_dataset, policy, chooser
+
+
+def _limited(sim: SimulationInput, limit: int | None, file: Path) -> SimulationInput:
+    """The first `limit` invoices and their events; exits 1 when no invoice is left."""
     if limit is not None:
         kept = {i.invoice_id for i in sim.invoices[:limit]}
         sim = sim.model_copy(
@@ -148,25 +173,7 @@ def simulate(
     if not sim.invoices:
         typer.echo(f"{file}: no valid invoice to simulate", err=True)
         raise typer.Exit(1)
-    mix = AutopayMix(autopay_share, load_retry_rules()) if autopay_share > 0 else None
-    if mix is not None:
-        sim = mix.with_events(sim)
-    db = None if in_memory else temporal_db
-    run = asyncio.run(
-        _simulate(
-            sim,
-            policy,
-            RunOptions(
-                concurrency, db, database_url, is_dataset, report_json, report_html, contact_gate
-            ),
-            chooser,
-            mix,
-        )
-    )
-    if not is_dataset:
-        typer.echo(json.dumps(scenario_output(run), indent=2, ensure_ascii=False))
-    if sim.errors:
-        raise typer.Exit(3)
+    return sim
 
 
 @dataclass(frozen=True)
