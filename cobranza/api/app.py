@@ -13,7 +13,7 @@ import hashlib
 import json
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
@@ -48,8 +48,22 @@ class BodyError(ValueError):
 def build_app(
     settings: ApiSettings, ingress: Ingress, mercadopago: MercadoPagoApi | None = None
 ) -> FastAPI:
+    """The ingress app: the exceptions queue, health and one webhook route per gateway."""
     app = FastAPI(title="cobranza ingress", docs_url="/docs", redoc_url=None)
     app.include_router(exceptions_router(ingress.client, ingress.store, settings.support_token))
+    _add_error_answers(app)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(_stripe_router(settings, ingress))
+    app.include_router(_mercadopago_router(settings, ingress, mercadopago))
+    return app
+
+
+def _add_error_answers(app: FastAPI) -> None:
+    """401 for a webhook we cannot trust; 503 when our side cannot act now, so it is retried."""
 
     @app.exception_handler(SignatureRejected)
     async def rejected(request: Request, exc: SignatureRejected) -> JSONResponse:
@@ -63,11 +77,12 @@ def build_app(
     async def payments_api_down(request: Request, exc: MercadoPagoError) -> JSONResponse:
         return _error(503, str(exc))
 
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
 
-    @app.post("/webhooks/stripe")
+def _stripe_router(settings: ApiSettings, ingress: Ingress) -> APIRouter:
+    """Stripe's webhook: the signed body carries the whole event."""
+    router = APIRouter()
+
+    @router.post("/webhooks/stripe")
     async def stripe_webhook(request: Request) -> JSONResponse:
         body = await request.body()
         secret = _required(settings.stripe_webhook_secret, "STRIPE_WEBHOOK_SECRET")
@@ -78,7 +93,16 @@ def build_app(
             return await _unreadable(ingress, STRIPE, body, str(exc))
         return _answer(await ingress.accept(event))
 
-    @app.post("/webhooks/mercadopago")
+    return router
+
+
+def _mercadopago_router(
+    settings: ApiSettings, ingress: Ingress, mercadopago: MercadoPagoApi | None
+) -> APIRouter:
+    """Mercado Pago's webhook: only the payment id is signed, so the payment itself is fetched."""
+    router = APIRouter()
+
+    @router.post("/webhooks/mercadopago")
     async def mercadopago_webhook(request: Request) -> JSONResponse:
         body = await request.body()
         secret = _required(settings.mercadopago_webhook_secret, "MERCADOPAGO_WEBHOOK_SECRET")
@@ -101,20 +125,31 @@ def build_app(
             return JSONResponse({"outcome": "ignored", "detail": f"{kind or 'no'} type"}, 200)
         if mercadopago is None:
             return _error(503, "COBRANZA_MERCADOPAGO_ACCESS_TOKEN is not set: cannot fetch")
-        event_id = notification_event_id(notification, data_id)
-        action = str(notification.get("action") or "payment")
-        try:
-            payment = await mercadopago.payment(data_id)
-            event = payment_event(payment_state_id(payment, data_id), action, payment)
-        except MercadoPagoError as exc:
-            if exc.transient:
-                raise
-            return await _unreadable(ingress, MERCADOPAGO, body, str(exc), event_id)
-        except PaymentDataError as exc:
-            return await _unreadable(ingress, MERCADOPAGO, body, str(exc), event_id)
-        return _answer(await ingress.accept(event))
+        return await _accept_payment(ingress, mercadopago, body, notification, data_id)
 
-    return app
+    return router
+
+
+async def _accept_payment(
+    ingress: Ingress,
+    mercadopago: MercadoPagoApi,
+    body: bytes,
+    notification: dict[str, Any],
+    data_id: str,
+) -> JSONResponse:
+    """Fetch the notified payment and apply it; one that cannot be read is kept for a person."""
+    event_id = notification_event_id(notification, data_id)
+    action = str(notification.get("action") or "payment")
+    try:
+        payment = await mercadopago.payment(data_id)
+        event = payment_event(payment_state_id(payment, data_id), action, payment)
+    except MercadoPagoError as exc:
+        if exc.transient:
+            raise
+        return await _unreadable(ingress, MERCADOPAGO, body, str(exc), event_id)
+    except PaymentDataError as exc:
+        return await _unreadable(ingress, MERCADOPAGO, body, str(exc), event_id)
+    return _answer(await ingress.accept(event))
 
 
 def _required(secret: str | None, name: str) -> str:
