@@ -216,34 +216,12 @@ def reconcile(
 
     Nothing is written until the workflow service answers at --temporal-address.
     """
-    try:
-        statement = load_statement(file, format_name(fmt), mapping)
-    except StatementFileError as exc:
-        # Readers name the file by its name; the user gave a path, so show that one.
-        shown = str(file) if exc.file == file.name else exc.file
-        where = f"{shown}:{exc.line}" if exc.line is not None else shown
-        typer.echo(f"{where}: {exc.reason}", err=True)
-        if as_json_flag:  # a script reading stdout learns why, not just that nothing came
-            failed = {"lines": [], "errors": [f"{where}: {exc.reason}"], "store": None}
-            sys.stdout.write(json.dumps(failed, indent=2) + "\n")
-        raise typer.Exit(2) from None
+    statement = _read_statement(file, fmt, mapping, as_json_flag)
     used = StoreUsed(store_label(database_url), exists=True)
     if dry_run:
-        with read_only_store(database_url) as store:
-            used.exists = store is not None
-            run = (
-                reconcile_statement(store, statement, tenant=tenant, dry_run=True)
-                if store is not None
-                else against_nothing(statement)
-            )
+        run = _match_only(statement, tenant, database_url, used)
     else:
-        try:
-            run = asyncio.run(
-                _reconcile(statement, tenant, database_url, temporal_address, crm_url)
-            )
-        except TemporalUnreachable as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from None
+        run = _match_and_post(statement, tenant, database_url, temporal_address, crm_url)
     if as_json_flag:
         sys.stdout.write(json.dumps({**as_json(run), "store": used.as_json()}, indent=2) + "\n")
     else:
@@ -252,6 +230,47 @@ def reconcile(
         out.print(used.describe())
     if run.errors:
         raise typer.Exit(1)
+
+
+def _read_statement(
+    file: Path, fmt: str | None, mapping: Path | None, json_output: bool
+) -> Statement:
+    """The statement in FILE; exits 2 naming the file, line and reason when it cannot be read."""
+    try:
+        return load_statement(file, format_name(fmt), mapping)
+    except StatementFileError as exc:
+        # Readers name the file by its name; the user gave a path, so show that one.
+        shown = str(file) if exc.file == file.name else exc.file
+        where = f"{shown}:{exc.line}" if exc.line is not None else shown
+        typer.echo(f"{where}: {exc.reason}", err=True)
+        if json_output:  # a script reading stdout learns why, not just that nothing came
+            failed = {"lines": [], "errors": [f"{where}: {exc.reason}"], "store": None}
+            sys.stdout.write(json.dumps(failed, indent=2) + "\n")
+        raise typer.Exit(2) from None
+
+
+def _match_only(
+    statement: Statement, tenant: str | None, database_url: str | None, used: StoreUsed
+) -> Reconciliation:
+    """--dry-run: match against the store if it exists (noting whether in `used`), write nothing."""
+    with read_only_store(database_url) as store:
+        used.exists = store is not None
+        return (
+            reconcile_statement(store, statement, tenant=tenant, dry_run=True)
+            if store is not None
+            else against_nothing(statement)
+        )
+
+
+def _match_and_post(
+    statement: Statement, tenant: str | None, database_url: str | None, address: str, crm_url: str
+) -> Reconciliation:
+    """Match, post and queue; exits 1, having written nothing, if Temporal cannot be reached."""
+    try:
+        return asyncio.run(_reconcile(statement, tenant, database_url, address, crm_url))
+    except TemporalUnreachable as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
 
 
 async def _reconcile(
