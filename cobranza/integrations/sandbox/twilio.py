@@ -49,6 +49,15 @@ _MORE_INFO = "https://www.twilio.com/docs/errors/"
 
 
 def build_router(state: SandboxState) -> APIRouter:
+    """Twilio's Messages resource, and the creditor's status callback endpoint it posts to."""
+    router = APIRouter()
+    router.include_router(_messages_router(state))
+    router.include_router(_status_callback_router(state))
+    return router
+
+
+def _messages_router(state: SandboxState) -> APIRouter:
+    """Sending a message (queued, then delivered in the background) and listing those sent."""
     router = APIRouter()
 
     @router.post("/2010-04-01/Accounts/{account_sid}/Messages.json", status_code=201)
@@ -82,6 +91,13 @@ def build_router(state: SandboxState) -> APIRouter:
     @router.get("/twilio/messages")
     async def list_text_messages() -> list[TextMessageRecord]:
         return state.list_text_messages()
+
+    return router
+
+
+def _status_callback_router(state: SandboxState) -> APIRouter:
+    """The creditor's side: receive signed status callbacks, and list the reports received."""
+    router = APIRouter()
 
     @router.post(STATUS_CALLBACK_PATH, status_code=204)
     async def receive_status(
