@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from cobranza.domain.invoice import InvoiceStatus
 from cobranza.domain.money import Money
