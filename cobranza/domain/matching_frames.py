@@ -246,6 +246,10 @@ def _ints(column: pl.Series) -> np.ndarray:
     return column.cast(pl.Int64).to_numpy().astype(np.int64, copy=False)
 
 
+# Where (customer, currency) keys outnumber the items this many times, only those present count.
+_SPARSE = 4
+
+
 class _Groups:
     """A customer's items in one currency: a contiguous range each, in input order inside."""
 
@@ -253,7 +257,14 @@ class _Groups:
         self.currencies = max(currencies, 1)
         owners = int(item_owner.max()) + 1 if item_owner.shape[0] else 0
         key = item_owner * self.currencies + item_currency
-        grouped = kernel.group_by_key(key, owners * self.currencies)
+        # A counting sort over every (customer, currency) key: with many customers in many
+        # currencies (100,000 in 178: 18 million keys, 0.3 s) over the pairs present instead.
+        self.present: np.ndarray | None = None
+        if owners * self.currencies > _SPARSE * key.shape[0]:
+            self.present, key = np.unique(key, return_inverse=True)
+        grouped = kernel.group_by_key(
+            key, owners * self.currencies if self.present is None else self.present.shape[0]
+        )
         self.ptr: np.ndarray = grouped[0]
         self.items: np.ndarray = grouped[1]
         self.of_key: np.ndarray = grouped[2]
@@ -264,6 +275,10 @@ class _Groups:
         key = np.where(known, owner * self.currencies + currency, 0)
         if self.of_key.shape[0] == 0:
             return np.full(owner.shape[0], -1, dtype=np.int64)
+        if self.present is not None:  # the groups are numbered as the pairs present sort
+            at = np.minimum(np.searchsorted(self.present, key), self.present.shape[0] - 1)
+            known = known & (self.present[at] == key)
+            key = at
         found: np.ndarray = np.where(known, self.of_key[key], -1).astype(np.int64)
         return found
 
