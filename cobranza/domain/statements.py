@@ -31,8 +31,9 @@ class StatementLine(BaseModel):
     entry_id: str = Field(
         min_length=1,
         description="stable key of the entry: the bank's own reference when it has one, "
-        "otherwise derived from account, date, amount and position; re-importing the same "
-        "or an overlapping statement finds the same key",
+        "otherwise derived from everything the entry says (account, date, amount, references, "
+        "text, payer) and its position among entries that say the same; re-importing the "
+        "same or an overlapping statement finds the same key",
     )
     account: str = Field(description="the statement's own account, as printed (leading zeros kept)")
     direction: Direction

@@ -114,3 +114,35 @@ def test_overlapping_statement_gives_the_same_entry_ids(tmp_path: Path) -> None:
     assert [e.entry_id for e in again.lines] == [e.entry_id for e in whole.lines[2:]]
     assert read_mt940(FIXTURES / "mt940/rabobank_iban_nl.sta") == whole
     assert len({e.entry_id for e in whole.lines}) == 4
+
+
+def _nonref_statement(path: Path, number: str, payers: list[tuple[str, str]]) -> Path:
+    """One day's statement of 100.00 USD credits without a bank reference, one per payer."""
+    entries = [
+        f":61:2612041204C100,00NTRFNONREF\n:86:/NAME/{name}/REMI/{text}/" for name, text in payers
+    ]
+    closing = f"{100 * len(payers)},00"
+    path.write_text(
+        f":20:{number}\n:25:NL00BANK0123456789\n:28C:1/1\n:60F:C261204USD0,00\n"
+        + "\n".join(entries)
+        + f"\n:62F:C261204USD{closing}\n-\n"
+    )
+    return path
+
+
+def test_same_amount_transfers_of_two_payers_never_share_an_entry_id(tmp_path: Path) -> None:
+    """An overlapping statement lists another payer's 100.00 first: each transfer keeps its
+    own id (the first import's ACME line is found again), so neither is taken for the other."""
+    first = read_mt940(_nonref_statement(tmp_path / "f1.sta", "S1", [("ACME CORP", "INV-1")]))
+    overlap = read_mt940(
+        _nonref_statement(
+            tmp_path / "f2.sta", "S2", [("BETA LLC", "INV-2"), ("ACME CORP", "INV-1")]
+        )
+    )
+    (acme,) = first.lines
+    beta, acme_again = overlap.lines
+    assert acme_again.entry_id == acme.entry_id
+    assert beta.entry_id != acme.entry_id
+    # Two transfers saying exactly the same are two entries all the same.
+    twice = read_mt940(_nonref_statement(tmp_path / "f3.sta", "S3", [("ACME CORP", "INV-1")] * 2))
+    assert [line.entry_id for line in twice.lines] == [acme.entry_id, f"{acme.entry_id}#2"]

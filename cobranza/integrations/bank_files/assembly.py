@@ -59,9 +59,11 @@ class StatementBuilder:
     """Accumulates entries of one file; `build` returns the Statement only once all is read.
 
     Entry ids: `<family>:<account>:<bank reference>` when the bank gives its own entry
-    reference, otherwise `<family>:<account>:h<hash>` over booking date, amount, direction, the
-    entry's own reference and its occurrence index among identical entries, so re-reading the
-    same file or an overlapping statement of the same account finds the same id.
+    reference, otherwise `<family>:<account>:h<hash>` over everything the entry says (booking
+    date, amount, direction, references, remittance, payer's name and account) and its
+    occurrence index among entries that say the same, so re-reading the same file or an
+    overlapping statement of the same account finds the same id, and two payers' transfers of
+    one amount on one day never share one.
     """
 
     source: str
@@ -94,41 +96,43 @@ class StatementBuilder:
     ) -> StatementLine:
         if not amount.is_positive():
             raise StatementFileError(self.source, line, f"entry amount {amount} is not positive")
+        others = tuple(r for r in dict.fromkeys(references) if r and r != reference)
+        remittance, payer = fold(remittance), fold(counterparty_name)
+        # Everything the entry says. The payer's name, account and text are part of it: with
+        # only date, amount and reference, the first of two same-amount transfers in an
+        # overlapping statement took the id of another payer's transfer imported before, and
+        # its money was taken as already matched.
+        says = (
+            *(booked_on.isoformat(), str(amount), direction.value, reference or ""),
+            *others,
+            "",  # where the references end
+            *(remittance, payer, counterparty_account or ""),
+        )
         entry = StatementLine(
             source=self.source,
             line=line,
-            entry_id=self._entry_id(account, direction, amount, booked_on, bank_ref, reference),
+            entry_id=self._entry_id(account, bank_ref, says),
             account=account,
             direction=direction,
             amount=amount,
             booked_on=booked_on,
             value_on=value_on,
             reference=reference or None,
-            references=tuple(r for r in dict.fromkeys(references) if r and r != reference),
-            remittance=fold(remittance),
-            counterparty_name=fold(counterparty_name) or None,
+            references=others,
+            remittance=remittance,
+            counterparty_name=payer or None,
             counterparty_account=counterparty_account or None,
             bank_code=bank_code or None,
         )
         self.lines.append(entry)
         return entry
 
-    def _entry_id(
-        self,
-        account: str,
-        direction: Direction,
-        amount: Money,
-        booked_on: date,
-        bank_ref: str | None,
-        reference: str | None,
-    ) -> str:
+    def _entry_id(self, account: str, bank_ref: str | None, says: tuple[str, ...]) -> str:
         if bank_ref and bank_ref.strip().upper() not in {"NONREF", "NOTPROVIDED"}:
             key = f"{self.family}:{account}:{bank_ref.strip()}"
         else:
-            material = "|".join(
-                [account, booked_on.isoformat(), str(amount), direction.value, reference or ""]
-            )
-            key = f"{self.family}:{account}:h{hashlib.sha256(material.encode()).hexdigest()[:20]}"
+            material = "\x1f".join((account, *says)).encode()
+            key = f"{self.family}:{account}:h{hashlib.sha256(material).hexdigest()[:20]}"
         self._seen[key] += 1
         occurrence = self._seen[key]
         return key if occurrence == 1 else f"{key}#{occurrence}"
