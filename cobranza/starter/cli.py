@@ -28,6 +28,7 @@ from cobranza.starter.dataset import load_ibm_csv
 from cobranza.starter.payers_cli import register as register_payer_commands
 from cobranza.starter.policy_catalog import SEGMENTS_FILE, read_policy_file, segment_chooser
 from cobranza.starter.reconcile import register as register_reconcile_commands
+from cobranza.starter.report_cli import register as register_report_command
 from cobranza.starter.scenario import load_scenario
 from cobranza.starter.segment_cli import register as register_segment_commands
 from cobranza.starter.simulate import PolicyChooser, SimulationRun, Simulator
@@ -49,6 +50,7 @@ register_segment_commands(policy_app)
 app.add_typer(compliance_app, name="compliance")
 register_api_command(app)
 register_reconcile_commands(app)
+register_report_command(app)
 register_subscription_commands(app)
 register_payer_commands(app)
 err = Console(stderr=True)

@@ -129,7 +129,7 @@ def write_report_json(report: CollectionReport, path: Path | str) -> Path:
 
 def print_report(report: CollectionReport, console: Console) -> None:
     """The report as rich tables, one per question finance asks."""
-    scope = f" · tenant {report.tenant}" if report.tenant else ""
+    scope = f" · tenant {report.tenant}" if report.tenant else " · all tenants"
     console.print(
         f"[bold]Collection report[/bold] as of {report.as_of.isoformat()}{scope}: "
         f"{report.invoices_total} invoices"
