@@ -28,6 +28,7 @@ from cobranza.api.mercadopago import (
     payment_event,
     payment_state_id,
 )
+from cobranza.api.reports import reports_router
 from cobranza.api.settings import ApiSettings
 from cobranza.api.signatures import (
     MERCADOPAGO_HEADER,
@@ -48,9 +49,10 @@ class BodyError(ValueError):
 def build_app(
     settings: ApiSettings, ingress: Ingress, mercadopago: MercadoPagoApi | None = None
 ) -> FastAPI:
-    """The ingress app: the exceptions queue, health and one webhook route per gateway."""
+    """The ingress app: the exceptions queue, reports, health and one webhook route per gateway."""
     app = FastAPI(title="cobranza ingress", docs_url="/docs", redoc_url=None)
     app.include_router(exceptions_router(ingress.client, ingress.store, settings.support_token))
+    app.include_router(reports_router(ingress.store, settings.support_token))
     _add_error_answers(app)
 
     @app.get("/health")

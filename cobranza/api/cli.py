@@ -16,7 +16,8 @@ def api(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8800,
 ) -> None:
-    """Serve POST /webhooks/stripe and /webhooks/mercadopago.
+    """Serve POST /webhooks/stripe and /webhooks/mercadopago; /exceptions and GET /reports
+    behind COBRANZA_SUPPORT_TOKEN.
 
     Secrets come from the environment: COBRANZA_STRIPE_WEBHOOK_SECRET,
     COBRANZA_MERCADOPAGO_WEBHOOK_SECRET, COBRANZA_MERCADOPAGO_ACCESS_TOKEN; also
