@@ -3,9 +3,12 @@
 A column becomes one buffer of UTF-8 bytes and the offsets where each string ends (polars
 joins the strings into one, about a millisecond for 100,000 of them). Compiled loops then do
 to ASCII strings what the per-line rules do (`normalise_reference`, `normalise_name`,
-`remittance_tokens`); `matching_lookup` looks them up. A string with a byte outside ASCII,
-and remittance text holding "RF" and two digits (where a printed creditor reference may be
-added), goes to the rules' own Python function instead, so both read every string alike.
+`remittance_tokens`); `matching_lookup` looks them up. A reference or name with a byte
+outside ASCII goes to the rules' own Python function instead, as does remittance text holding
+a character that upper-cases to ASCII ("ß", "ﬁ") or "RF" and two digits (where a printed
+creditor reference may be added): both read every string alike. Other remittance text
+outside ASCII (accents, "n°") is tokenised here, its other characters ending tokens as they
+do in Python.
 """
 
 from __future__ import annotations
@@ -164,39 +167,84 @@ def _is_separator(b: int) -> bool:
     return b == 45 or b == 95 or b == 47 or b == 46  # - _ / .
 
 
+# The characters outside ASCII whose str.upper() holds ASCII ("ß" is "SS", "ﬁ" is "FI", "ı" is
+# "I"): text holding one may hold tokens its bytes do not show. Every other character outside
+# ASCII upper-cases to characters outside ASCII, which end a token as its bytes do.
+# tests/domain/test_matching_strings.py holds this list to the running Python's str.upper().
+UPPER_TO_ASCII = np.array(
+    [
+        *(0xDF, 0x131, 0x149, 0x17F, 0x1F0),  # ß ı ŉ ſ ǰ
+        *range(0x1E96, 0x1E9B),  # ẖ ẗ ẘ ẙ ẚ
+        *range(0xFB00, 0xFB07),  # ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ
+    ],
+    dtype=np.int64,
+)
+
+
 @njit(cache=True, nogil=True)
-def _left_to_python(upper: Any, ends: Any, valid: Any) -> Any:
-    """The rows the compiled tokens cannot stand for: not ASCII, or holding "RF" and two
-    digits (where remittance_tokens may add a printed creditor reference)."""
+def _code_point(data: Any, p: int) -> tuple[Any, int]:
+    """(code point, bytes) of the UTF-8 character starting at data[p], a byte above 127."""
+    b = np.int64(data[p])
+    if b < 0xE0:
+        return ((b & 0x1F) << 6) | (np.int64(data[p + 1]) & 0x3F), 2
+    if b < 0xF0:
+        c = ((b & 0x0F) << 12) | ((np.int64(data[p + 1]) & 0x3F) << 6)
+        return c | (np.int64(data[p + 2]) & 0x3F), 3
+    c = ((b & 0x07) << 18) | ((np.int64(data[p + 1]) & 0x3F) << 12)
+    c |= (np.int64(data[p + 2]) & 0x3F) << 6
+    return c | (np.int64(data[p + 3]) & 0x3F), 4
+
+
+@njit(cache=True, nogil=True)
+def _may_be_digit(b: int) -> bool:
+    """An ASCII digit, or the first byte of a character that may be one to `\\d`."""
+    return 48 <= b <= 57 or b >= 128
+
+
+@njit(cache=True, nogil=True)
+def _left_to_python(upper: Any, ends: Any, valid: Any, widening: Any) -> Any:
+    """The rows the compiled tokens cannot stand for: holding a character that upper-cases
+    to ASCII (`widening`), or "RF" and two characters that may be digits (where
+    remittance_tokens may add a printed creditor reference)."""
     n = ends.shape[0] - 1
     odd = np.zeros(n, dtype=np.bool_)
     for k in range(n):
         if not valid[k]:
             continue
-        for p in range(ends[k], ends[k + 1]):
+        p, end = ends[k], ends[k + 1]
+        while p < end:
             b = upper[p]
-            if b >= 128 or (
+            if b >= 128:
+                c, width = _code_point(upper, p)
+                p += width
+                if widening[0] <= c <= widening[-1] and np.any(widening == c):
+                    odd[k] = True
+                    break
+                continue
+            if (
                 b == 82
-                and p + 3 < ends[k + 1]
+                and p + 3 < end
                 and upper[p + 1] == 70
-                and 48 <= upper[p + 2] <= 57
-                and 48 <= upper[p + 3] <= 57
+                and _may_be_digit(upper[p + 2])
+                and _may_be_digit(upper[p + 3])
             ):
                 odd[k] = True
                 break
+            p += 1
     return odd
 
 
 @njit(cache=True, nogil=True)
 def _tokens(data: Any, ends: Any, valid: Any) -> tuple[Any, Any, Any, Any, Any]:
-    """`matching._TOKEN.findall` over each ASCII string upper-cased: (bytes, ends, row,
-    order within its row) of every token, and the rows left to Python."""
+    """`matching._TOKEN.findall` over each string upper-cased (ASCII letters; other bytes
+    only end tokens): (bytes, ends, row, order within its row) of every token, and the rows
+    left to Python."""
     n = ends.shape[0] - 1
     upper = np.empty(data.shape[0], dtype=np.uint8)
     for p in range(data.shape[0]):
         b = data[p]
         upper[p] = b - 32 if 97 <= b <= 122 else b
-    odd = _left_to_python(upper, ends, valid)
+    odd = _left_to_python(upper, ends, valid, UPPER_TO_ASCII)
     spans = np.empty((data.shape[0] + 1, 2), dtype=np.int64)  # a token takes a byte or more
     row = np.empty(spans.shape[0], dtype=np.int64)
     order = np.empty(spans.shape[0], dtype=np.int64)

@@ -716,6 +716,43 @@ def test_tokens_of_nothing_and_of_rows_left_to_python_that_have_none() -> None:
     assert row.tolist() == [2] and order.tolist() == [0]
 
 
+def test_the_characters_upper_casing_to_ascii_are_those_python_upper_cases_so() -> None:
+    """Remittance text holding none of them is tokenised from its bytes: keep the list
+    whole for the Python running (a new Unicode version may add one)."""
+    widening = [
+        c
+        for c in range(128, 0x110000)
+        if not 0xD800 <= c < 0xE000 and any(ch.isascii() for ch in chr(c).upper())
+    ]
+    assert text.UPPER_TO_ASCII.tolist() == widening
+
+
+@pytest.mark.parametrize(
+    ("remittance", "by_python"),
+    [
+        ("Pago número INV-1, señor", False),
+        ("ñINV-1é", False),
+        ("n°INV-2/é-INV-3.ü", False),
+        ("Transferência 😀INV-4😀", False),
+        ("e\u0301INV-5", False),
+        ("Straße INV-6", True),  # "ß" is "SS": a token in Python's upper-cased text
+        ("ﬁnal INV-7", True),
+        ("ıNV-8", True),
+        ("RF١٢ 3456", True),  # the creditor reference pattern's \d is any digit
+        ("rf1١", True),
+        ("RFé1", True),  # é is no digit, but a byte above 127 may start one
+        ("RF é1 INV-9", False),
+    ],
+)
+def test_remittance_text_outside_ascii_is_tokenised_as_the_rules_tokenise_it(
+    remittance: str, by_python: bool
+) -> None:
+    strings = _column([remittance])
+    found, row, _ = text.tokens(strings)
+    assert [found.text(t) for t in range(row.shape[0])] == remittance_tokens(remittance)
+    assert text._tokens(strings.data, strings.ends, strings.valid)[4].tolist() == [by_python]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.one_of(st.none(), AWKWARD), max_size=10),
