@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cobranza.domain.compliance_profile import ComplianceProfile
 from cobranza.domain.invoice import Actor, Customer, Invoice, InvoiceStatus, local_instant
-from cobranza.domain.money import Money
+from cobranza.domain.money import CurrentMoney
 from cobranza.domain.policy import Policy
 
 # A suspension is lifted only when the invoices behind it end in one of these: paid, or withdrawn
@@ -49,7 +49,7 @@ class Subscription(BaseModel):
 
     subscription_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][\w.-]*$")
     customer: Customer
-    amount: Money
+    amount: CurrentMoney
     interval: Literal["monthly", "yearly"] = "monthly"
     every: int = Field(default=1, ge=1, le=120, description="bill every N months (or years)")
     anchor_day: int | None = Field(

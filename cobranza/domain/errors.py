@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 
 class DomainError(ValueError):
     """Base of every rule the domain refuses."""
@@ -13,6 +15,17 @@ class UnknownCurrency(DomainError):
             f"unknown currency {code!r}: expected an ISO 4217 code such as USD, MXN, JPY"
         )
         self.code = code
+
+
+class WithdrawnCurrency(UnknownCurrency):
+    def __init__(self, code: str, last_used: date) -> None:
+        DomainError.__init__(
+            self,
+            f"currency {code!r} was withdrawn from ISO 4217 (last in use {last_used}): "
+            "expected a current code such as EUR, USD, MXN",
+        )
+        self.code = code
+        self.last_used = last_used
 
 
 class AmountPrecisionError(DomainError):

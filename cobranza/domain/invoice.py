@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cobranza.domain.money import Money
+from cobranza.domain.money import CurrentMoney, Money
 
 
 class InvoiceStatus(StrEnum):
@@ -90,7 +90,7 @@ class Invoice(BaseModel):
 
     invoice_id: str = Field(min_length=1)
     customer: Customer
-    amount: Money
+    amount: CurrentMoney
     issued_on: date
     due_on: date
     description: str = ""

@@ -1,28 +1,63 @@
-"""Money as integer minor units with the ISO 4217 exponent of its currency; never a float."""
+"""Money as integer minor units with the ISO 4217 exponent of its currency; never a float.
+
+Money knows current codes (ISO 4217 list one, from the iso4217 package) and withdrawn ones
+(list three: DEM, FRF, ESP, ITL ...), because old bank statements still carry them and their
+money must reach matching. ISO publishes no minor units for withdrawn codes, so theirs come
+from CLDR (babel): a code counts as withdrawn when list one no longer has it and CLDR records
+every territory's use of it as ended. What a person declares (an invoice, a subscription, a
+segment's amounts) takes a current code only: `normalise_currency` and `require_current`.
+"""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import Annotated
 
 import iso4217
 from babel import Locale
-from babel.numbers import parse_pattern
-from pydantic import BaseModel, ConfigDict, field_validator
+from babel.core import get_global
+from babel.numbers import get_currency_precision, parse_pattern
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
-from cobranza.domain.errors import AmountPrecisionError, CurrencyMismatch, UnknownCurrency
+from cobranza.domain.errors import (
+    AmountPrecisionError,
+    CurrencyMismatch,
+    UnknownCurrency,
+    WithdrawnCurrency,
+)
 
 # Three-decimal currencies that card gateways (Stripe among them) charge only in whole tens of
 # the minor unit: 12.345 KWD cannot be charged exactly, 12.340 KWD can.
 CHARGED_IN_TENS = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 
 
+@lru_cache(maxsize=1)
+def withdrawn_currencies() -> dict[str, date]:
+    """Each withdrawn ISO 4217 code with the last day CLDR records it as in use anywhere."""
+    current = {currency.code for currency in iso4217.Currency}
+    ended: dict[str, date] = {}
+    ongoing: set[str] = set()
+    for entries in get_global("territory_currencies").values():
+        for code, _start, end, _tender in entries:
+            if end is None:
+                ongoing.add(code)
+            else:
+                ended[code] = max(ended.get(code, date.min), date(*end))
+    return {code: day for code, day in ended.items() if code not in current | ongoing}
+
+
 @lru_cache(maxsize=256)
 def currency_exponent(code: str) -> int:
-    """Digits after the decimal point for a currency, as ISO 4217 defines them (JPY 0, KWD 3)."""
+    """Digits after the decimal point for a currency, as ISO 4217 defines them (JPY 0, KWD 3);
+    for a withdrawn code, as CLDR records it (DEM 2, ITL 0)."""
+    upper = code.upper()
     try:
-        currency = iso4217.Currency(code.upper())
+        currency = iso4217.Currency(upper)
     except ValueError as exc:
+        if upper in withdrawn_currencies():
+            return int(get_currency_precision(upper))
         raise UnknownCurrency(code) from exc
     exponent = currency.exponent
     return 0 if exponent is None else int(exponent)
@@ -36,10 +71,26 @@ def money_text(minor: int, currency: str) -> str:
     return f"{major} {currency}"
 
 
-def normalise_currency(code: str) -> str:
-    """Upper-case a currency code after checking that ISO 4217 knows it."""
+def known_currency(code: str) -> str:
+    """Upper-case a currency code after checking that ISO 4217 knows it, current or withdrawn."""
     currency_exponent(code)
     return code.upper()
+
+
+def normalise_currency(code: str) -> str:
+    """Upper-case a currency code after checking that it is a current ISO 4217 code."""
+    upper = known_currency(code)
+    try:
+        iso4217.Currency(upper)
+    except ValueError:
+        raise WithdrawnCurrency(upper, withdrawn_currencies()[upper]) from None
+    return upper
+
+
+def require_current(amount: Money) -> Money:
+    """The amount, if its currency is current; what is owed today cannot be in DEM."""
+    normalise_currency(amount.currency)
+    return amount
 
 
 class Money(BaseModel):
@@ -53,12 +104,12 @@ class Money(BaseModel):
     @field_validator("currency")
     @classmethod
     def _known_currency(cls, value: str) -> str:
-        return normalise_currency(value)
+        return known_currency(value)
 
     @classmethod
     def parse(cls, amount: str | Decimal | int, currency: str) -> Money:
         """Build from a decimal amount in major units, refusing more decimals than allowed."""
-        code = normalise_currency(currency)
+        code = known_currency(currency)
         exponent = currency_exponent(code)
         try:
             value = Decimal(str(amount).strip())
@@ -123,6 +174,10 @@ class Money(BaseModel):
             self.to_decimal(), loc, currency=self.currency, currency_digits=False
         )
         return text
+
+
+# What is owed or billed from now on: Money whose currency ISO 4217 still lists.
+CurrentMoney = Annotated[Money, AfterValidator(require_current)]
 
 
 def chargeable_exactly(amount: Money) -> bool:

@@ -44,11 +44,26 @@ def test_ing_sample_whose_entries_do_not_reach_its_closing_balance_is_refused() 
     )
 
 
-def test_cmxl_sample_in_deutsche_mark_is_refused_at_its_opening_balance() -> None:
-    with pytest.raises(StatementFileError) as refused:
-        read_mt940(FIXTURES / "mt940/generic_de_cmxl.sta")
-    assert refused.value.line == 4
-    assert "unknown currency 'DEM'" in refused.value.reason
+def test_cmxl_sample_in_deutsche_mark_balances_and_keeps_its_eur_and_pln_statements() -> None:
+    # DEM left ISO 4217's current list in 2002; the file's money is read all the same.
+    statement = read_mt940(FIXTURES / "mt940/generic_de_cmxl.sta")
+    assert len(statement.lines) == 16
+    marks = [line for line in statement.lines if line.amount.currency == "DEM"]
+    assert len(marks) == 11
+    assert totals(statement) == (
+        {"DEM": "49396.74", "EUR": "3000.00", "PLN": "20040.00"},
+        {"DEM": "49309.44", "EUR": "800.00", "PLN": "10000.00"},
+    )
+    # 84,349.74 DEM + 49,396.74 - 49,309.44 = 84,437.04 DEM, the :62F: it declares.
+    assert statement.controls == {
+        "statement 1 closing balance (:60F: + entries = :62F:)": "84437.04 DEM",
+        "statement 2 closing balance (:60F: + entries = :62F:)": "4387.95 EUR",
+        "statement 3 closing balance (:60F: + entries = :62F:)": "50040.00 PLN",
+    }
+    assert statement.currency is None and statement.opening_balance is None
+    first = marks[0]
+    assert (first.line, str(first.amount), first.direction) == (5, "6800.00 DEM", Direction.DEBIT)
+    assert first.reference == "16703074"  # the cheque number after NCHK
 
 
 def test_cmxl_eur_and_pln_statements_with_gv_subfields() -> None:

@@ -230,6 +230,12 @@ HEADER = "version: 1\nrules:\n"
             "segments.yaml:6: rules.0.when.amount.XXY: unknown currency 'XXY'",
         ),
         (
+            '  - id: r\n    when:\n      amount:\n        DEM: {at_least: "1"}\n'
+            "    policy: firm\ndefault: standard\n",
+            "segments.yaml:6: rules.0.when.amount.DEM: currency 'DEM' was withdrawn from "
+            "ISO 4217 (last in use 2002-05-15)",
+        ),
+        (
             "  - id: r\n    when:\n      days_overdue: {at_least: 30, below: 10}\n"
             "    policy: firm\ndefault: standard\n",
             "segments.yaml:5: rules.0.when.days_overdue: empty range: below (10) must be "
