@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -54,14 +56,20 @@ async def local_stack(
     """
     store = Store.from_url(database_url)
     store.create_all()
-    env = await start_server(
-        db_file=temporal_db,
-        port=port,
-        ui=ui,
-        ui_port=ui_port,
-        time_skipping=time_skipping,
-        fast_timers=fast_timers,
-    )
+    try:
+        env = await _started_even_if_cancelled(
+            start_server(
+                db_file=temporal_db,
+                port=port,
+                ui=ui,
+                ui_port=ui_port,
+                time_skipping=time_skipping,
+                fast_timers=fast_timers,
+            )
+        )
+    except BaseException:
+        store.dispose()
+        raise
     try:
         with Sandbox(http_port, smtp_port, seed=7) as sandbox:
             stack = Stack(env=env, sandbox=sandbox, store=store, task_queue=task_queue)
@@ -80,3 +88,18 @@ async def local_stack(
     finally:
         await env.shutdown()
         store.dispose()
+
+
+async def _started_even_if_cancelled(
+    starting: Coroutine[Any, Any, WorkflowEnvironment],
+) -> WorkflowEnvironment:
+    """The started server; cancelled meanwhile (SIGTERM while `cobranza up` starts), it lets the
+    start finish, shuts the server down and re-raises: the server's process, once spawned,
+    would otherwise outlive us."""
+    start = asyncio.ensure_future(starting)
+    try:
+        return await asyncio.shield(start)
+    except asyncio.CancelledError:
+        env = await start
+        await env.shutdown()
+        raise
