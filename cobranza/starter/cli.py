@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sys
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from cobranza.starter.simulation_input import SimulationInput
 from cobranza.starter.stack import STATE_DIR, local_stack
 from cobranza.starter.subscription_cli import register as register_subscription_commands
 from cobranza.starter.temporal_connect import TemporalUnreachable, connect_named
+from cobranza.starter.up_cli import register as register_up_command
 from cobranza.store.report_views import print_report, write_report_html, write_report_json
 from cobranza.store.reports import build_report
 from cobranza.store.store import Store
@@ -53,6 +53,7 @@ register_reconcile_commands(app)
 register_report_command(app)
 register_subscription_commands(app)
 register_payer_commands(app)
+register_up_command(app)
 err = Console(stderr=True)
 out = stdout_console()
 
@@ -164,14 +165,7 @@ def _read_simulation(
 
 def _limited(sim: SimulationInput, limit: int | None, file: Path) -> SimulationInput:
     """The first `limit` invoices and their events; exits 1 when no invoice is left."""
-    if limit is not None:
-        kept = {i.invoice_id for i in sim.invoices[:limit]}
-        sim = sim.model_copy(
-            update={
-                "invoices": sim.invoices[:limit],
-                "events": [e for e in sim.events if e.invoice_id in kept],
-            }
-        )
+    sim = sim.first(limit)
     if not sim.invoices:
         typer.echo(f"{file}: no valid invoice to simulate", err=True)
         raise typer.Exit(1)
@@ -273,53 +267,6 @@ def scenario_output(run: SimulationRun) -> dict[str, object]:
             for r in run.invoices
         },
     }
-
-
-@app.command()
-def up(
-    load: Annotated[
-        Path | None, typer.Option(help="simulate this CSV first if the server has no invoices")
-    ] = None,
-    limit: Annotated[int | None, typer.Option(help="only the first N invoices of --load")] = None,
-    port: int = 7233,
-    ui_port: int = 8233,
-) -> None:
-    """Run the live stack (dev server with Web UI, sandbox, worker) until interrupted."""
-    asyncio.run(_up(load, limit, port, ui_port))
-
-
-async def _up(load: Path | None, limit: int | None, port: int, ui_port: int) -> None:
-    async with local_stack(
-        port=port, ui=True, ui_port=ui_port, http_port=8700, smtp_port=2525
-    ) as stack:
-        out.print(f"Temporal Web UI: http://localhost:{ui_port}   frontend: 127.0.0.1:{port}")
-        out.print(
-            f"Sandbox: {stack.sandbox.http_url} "
-            f"(SMTP {stack.sandbox.smtp_host}:{stack.sandbox.smtp_port})"
-        )
-        if load is not None:
-            sim = load_ibm_csv(load)
-            if limit is not None:
-                kept = {i.invoice_id for i in sim.invoices[:limit]}
-                sim = sim.model_copy(
-                    update={
-                        "invoices": sim.invoices[:limit],
-                        "events": [e for e in sim.events if e.invoice_id in kept],
-                    }
-                )
-            simulator = Simulator(
-                stack.env, stack.task_queue, read_policy(DEFAULT_POLICY), chooser=segment_chooser()
-            )
-            run = await simulator.run(sim)
-            out.print(
-                f"{len(run.invoices)} invoices of {load} are in the server "
-                f"({sum(r.already_done for r in run.invoices)} from an earlier run)"
-            )
-        out.print(
-            "Try: temporal workflow list --query \"CustomerId='0379-NEVHP'\"   (Ctrl-C stops)"
-        )
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.Event().wait()
 
 
 @app.command()

@@ -132,6 +132,18 @@ class SimulationInput(BaseModel):
         # sorted() is stable, so events at the same instant keep the order they were written in.
         return sorted(value, key=lambda e: e.at)
 
+    def first(self, limit: int | None) -> SimulationInput:
+        """The first `limit` invoices and their events; all of them when limit is None."""
+        if limit is None:
+            return self
+        kept = {i.invoice_id for i in self.invoices[:limit]}
+        return self.model_copy(
+            update={
+                "invoices": self.invoices[:limit],
+                "events": [e for e in self.events if e.invoice_id in kept],
+            }
+        )
+
     @field_validator("until")
     @classmethod
     def _until_aware(cls, value: datetime | None) -> datetime | None:

@@ -1,0 +1,113 @@
+"""`cobranza up` stopped by SIGTERM shuts down the whole stack: no dev server left under init."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+READY_LINE = "(Ctrl-C stops)"
+DEADLINE_S = 120.0
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def children(pid: int) -> dict[int, str]:
+    """Live child processes of pid, with their command lines (read from /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # ended while we looked
+        # Fields after the command name, which is in parentheses and may hold spaces.
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == pid and state != "Z":
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for(condition: object, what: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():  # type: ignore[operator]
+        if process.poll() is not None:
+            pytest.fail(f"cobranza up ended ({process.returncode}) before {what}:\n{log_text(log)}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {DEADLINE_S} s:\n{log_text(log)}")
+        time.sleep(0.1)
+
+
+def log_text(log: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in (log, log.with_suffix(".err")))
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
+    """`cobranza up` on free ports in a fresh directory; whatever is left is killed after."""
+    port, ui_port, sandbox_port, smtp_port = free_ports(4)
+    log = tmp_path / "up.log"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"}
+    command = [
+        sys.executable, "-m", "cobranza.starter.cli", "up",
+        "--port", str(port), "--ui-port", str(ui_port),
+        "--sandbox-port", str(sandbox_port), "--smtp-port", str(smtp_port),
+    ]  # fmt: skip
+    with log.open("wb") as out, log.with_suffix(".err").open("wb") as err:
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=err)
+    left: list[int] = []
+    try:
+        wait_for(lambda: READY_LINE in log.read_text(), "ready line", process, log)
+        left = list(children(process.pid))
+        yield process, log, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+        for pid in left:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_sigterm_stops_worker_sandbox_and_dev_server_and_exits_0(
+    up: tuple[subprocess.Popen[bytes], Path, int],
+) -> None:
+    process, log, port = up
+    [dev_server] = [p for p, cmd in children(process.pid).items() if "start-dev" in cmd]
+
+    process.send_signal(signal.SIGTERM)
+
+    assert process.wait(timeout=DEADLINE_S) == 0, log_text(log)
+    deadline = time.monotonic() + 10
+    while alive(dev_server) and time.monotonic() < deadline:
+        time.sleep(0.05)  # its parent reaped it, or init does: either way within moments
+    assert not alive(dev_server), "the dev server outlived `cobranza up`"
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass  # nothing listens on the frontend port any more
+    assert "SIGTERM: stopped the worker, the sandbox and the dev server" in log_text(log)
