@@ -18,7 +18,7 @@ import pytest
 
 from cobranza.api.events import EventAction, GatewayEvent
 from cobranza.api.mercadopago import PaymentDataError, payment_event
-from cobranza.api.stripe_events import parse_stripe_event
+from cobranza.api.stripe_events import parse_stripe_event, stripe_money
 from cobranza.domain.money import Money, currency_exponent
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
@@ -153,3 +153,109 @@ def test_mercadopago_list_envelope_is_refused_with_its_reason(name: str) -> None
 
     with pytest.raises(PaymentDataError, match=re.escape(MERCADOPAGO_REFUSED[name])):
         payment_event("notification-2", "chargebacks", envelope)
+
+
+def decimal_money(value: Any, currency: str) -> Money:
+    """A Mercado Pago amount (a JSON number read as Decimal or int) as Money, never a float."""
+    assert isinstance(value, Decimal | int) and not isinstance(value, bool), value
+    return Money.parse(value, currency)
+
+
+def test_mercadopago_payment_totals_add_up() -> None:
+    payment = read(FIXTURES / "mercadopago" / "sdk_payment_approved_card.json")
+    currency = payment["currency_id"]
+    details = payment["transaction_details"]
+
+    amount = decimal_money(payment["transaction_amount"], currency)
+    paid = decimal_money(details["total_paid_amount"], currency)
+    net = decimal_money(details["net_received_amount"], currency)
+    fees = sum(
+        (decimal_money(fee["amount"], currency) for fee in payment["fee_details"]),
+        Money.zero(currency),
+    )
+
+    assert str(paid) == str(amount) == "12.34 BRL"
+    assert str(fees) == "0.62 BRL"
+    assert str(net) == "11.72 BRL"
+    assert net == paid - fees
+    assert decimal_money(payment["transaction_amount_refunded"], currency).is_zero()
+    event = payment_event("notification-1", "payment.updated", payment)
+    assert event.amount == paid  # the customer's payment, before the gateway's fee
+
+
+def stripe_amount(obj: dict[str, Any], field: str) -> Money:
+    return stripe_money(obj[field], obj["currency"], field)
+
+
+@pytest.mark.parametrize(
+    ("name", "paid"),
+    [("invoice.paid.json", "20.00 USD"), ("invoice.payment_failed.json", "0.00 USD")],
+)
+def test_stripe_invoice_lines_reach_its_total_and_what_was_paid(name: str, paid: str) -> None:
+    body = read(FIXTURES / "stripe" / name)
+    invoice = body["data"]["object"]
+    lines = invoice["lines"]
+    assert lines["has_more"] is False and lines["total_count"] == len(lines["data"])
+    zero = Money.zero(invoice["currency"].upper())
+
+    lines_sum = sum(
+        (stripe_amount({**ln, "currency": invoice["currency"]}, "amount") for ln in lines["data"]),
+        zero,
+    )
+    subtotal = stripe_amount(invoice, "subtotal")
+    total = stripe_amount(invoice, "total")
+    due = stripe_amount(invoice, "amount_due")
+    assert lines_sum == subtotal
+    # No tax, discount or credit note in these files: the total is the subtotal...
+    assert invoice["tax"] is None and not invoice["total_tax_amounts"] and not invoice["discount"]
+    assert total == subtotal
+    # ...and, with no customer balance applied, all of it is due.
+    assert invoice["starting_balance"] == invoice["pre_payment_credit_notes_amount"] == 0
+    assert due == total
+    assert stripe_amount(invoice, "amount_paid") + stripe_amount(invoice, "amount_remaining") == due
+    assert str(stripe_amount(invoice, "amount_paid")) == paid
+    assert invoice["paid"] is (paid == str(due))
+
+
+@pytest.mark.parametrize(
+    ("name", "received"),
+    [
+        ("payment_intent.succeeded.json", "20.00 USD"),
+        ("payment_intent.payment_failed.json", "0.00 USD"),
+    ],
+)
+def test_stripe_payment_intent_charges_reach_amount_received(name: str, received: str) -> None:
+    intent = read(FIXTURES / "stripe" / name)["data"]["object"]
+    charges = intent["charges"]
+    assert charges["has_more"] is False and charges["total_count"] == len(charges["data"])
+    zero = Money.zero(intent["currency"].upper())
+
+    captured = sum(
+        (
+            stripe_amount(c, "amount_captured") - stripe_amount(c, "amount_refunded")
+            for c in charges["data"]
+            if c["paid"]
+        ),
+        zero,
+    )
+    assert captured == stripe_amount(intent, "amount_received")
+    assert str(captured) == received
+    assert all(
+        stripe_amount(c, "amount") == stripe_amount(intent, "amount") for c in charges["data"]
+    )
+
+
+def test_stripe_refunded_charge_refunds_add_up_to_amount_refunded() -> None:
+    charge = read(FIXTURES / "stripe" / "charge.refunded.json")["data"]["object"]
+    refunds = charge["refunds"]
+    assert refunds["has_more"] is False and refunds["total_count"] == len(refunds["data"])
+    refunded = sum(
+        (stripe_amount(r, "amount") for r in refunds["data"]),
+        Money.zero(charge["currency"].upper()),
+    )
+    assert (
+        refunded
+        == stripe_amount(charge, "amount_refunded")
+        == parse_stripe_event(read(FIXTURES / "stripe" / "charge.refunded.json")).amount
+    )
+    assert refunded <= stripe_amount(charge, "amount_captured")
