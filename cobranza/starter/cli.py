@@ -30,6 +30,7 @@ from cobranza.starter.reconcile import register as register_reconcile_commands
 from cobranza.starter.report_cli import register as register_report_command
 from cobranza.starter.scenario import load_scenario
 from cobranza.starter.segment_cli import register as register_segment_commands
+from cobranza.starter.shutdown import Stopped, until_signalled
 from cobranza.starter.simulate import PolicyChooser, SimulationRun, Simulator
 from cobranza.starter.simulation_input import SimulationInput
 from cobranza.starter.stack import STATE_DIR, local_stack
@@ -133,7 +134,13 @@ def simulate(
     opts = RunOptions(
         concurrency, db, database_url, is_dataset, report_json, report_html, contact_gate
     )
-    run = asyncio.run(_simulate(sim, policy, opts, chooser, mix))
+    run = asyncio.run(until_signalled(_simulate(sim, policy, opts, chooser, mix)))
+    if isinstance(run, Stopped):
+        typer.echo(
+            f"{run.signal.name}: stopped before the end; worker, sandbox and dev server shut down",
+            err=True,
+        )
+        raise typer.Exit(run.exit_status)
     if not is_dataset:
         typer.echo(json.dumps(scenario_output(run), indent=2, ensure_ascii=False))
     if sim.errors:

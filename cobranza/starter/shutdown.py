@@ -11,16 +11,30 @@ import asyncio
 import signal
 import sys
 from collections.abc import Coroutine
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The main coroutine was cancelled by this signal, and everything it started shut down."""
+
+    signal: signal.Signals
+
+    @property
+    def exit_status(self) -> int:
+        """What a shell reports for a process the signal ended: 128 + its number."""
+        return 128 + self.signal.value
 
 
 async def until_signalled(
-    main: Coroutine[Any, Any, None], signals: tuple[signal.Signals, ...] = STOP_SIGNALS
-) -> signal.Signals | None:
+    main: Coroutine[Any, Any, T], signals: tuple[signal.Signals, ...] = STOP_SIGNALS
+) -> T | Stopped:
     """Run main to its end, or until the first of `signals`: then cancel it, wait until its
-    cleanup is done, and return that signal. None when main ended on its own.
+    cleanup is done, and say which signal stopped it.
 
     Later signals are ignored with a note: cancelling the cleanup itself would leave behind
     exactly what it is stopping.
@@ -39,11 +53,11 @@ async def until_signalled(
     for sig in signals:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        await task
+        return await task
     except asyncio.CancelledError:
         if not received:
             raise
+        return Stopped(received[0])
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
-    return received[0] if received else None

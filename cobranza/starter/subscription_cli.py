@@ -12,6 +12,7 @@ import typer
 
 from cobranza.domain.billing import SubscriptionInput
 from cobranza.starter.policy_catalog import read_policy_file
+from cobranza.starter.shutdown import Stopped, until_signalled
 from cobranza.starter.stack import local_stack
 from cobranza.starter.subscription_sim import MonthsRun, demo_subscription, simulate_months
 
@@ -48,7 +49,12 @@ def simulate(
     except ValueError as exc:
         typer.echo(f"{policy}: {exc}", err=True)
         raise typer.Exit(2) from None
-    run = asyncio.run(_run(input, late, quiet=as_json))
+    run = asyncio.run(until_signalled(_run(input, late, quiet=as_json)))
+    if isinstance(run, Stopped):
+        typer.echo(
+            f"{run.signal.name}: stopped; worker, sandbox and dev server shut down", err=True
+        )
+        raise typer.Exit(run.exit_status)
     if as_json:
         typer.echo(json.dumps(run.model_dump(mode="json"), indent=2))
         return

@@ -13,7 +13,7 @@ from rich.console import Console
 from cobranza.starter.console import stdout_console
 from cobranza.starter.dataset import load_ibm_csv
 from cobranza.starter.policy_catalog import POLICIES_DIR, read_policy_file, segment_chooser
-from cobranza.starter.shutdown import until_signalled
+from cobranza.starter.shutdown import Stopped, until_signalled
 from cobranza.starter.simulate import Simulator
 from cobranza.starter.stack import Stack, local_stack
 
@@ -47,9 +47,9 @@ def up(
     """
     ports = StackPorts(port, ui_port, sandbox_port, smtp_port)
     stopped = asyncio.run(until_signalled(_up(load, limit, ports, stdout_console())))
-    if stopped is not None:
+    if isinstance(stopped, Stopped):
         Console(stderr=True).print(
-            f"{stopped.name}: stopped the worker, the sandbox and the dev server"
+            f"{stopped.signal.name}: stopped the worker, the sandbox and the dev server"
         )
 
 

@@ -1,10 +1,12 @@
-"""`cobranza up` stopped by SIGTERM shuts down the whole stack: no dev server left under init."""
+"""`cobranza up` and `simulate` stopped by SIGTERM shut down the whole stack they started: no
+dev server is left under init holding its ports."""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +17,9 @@ import pytest
 
 READY_LINE = "(Ctrl-C stops)"
 DEADLINE_S = 120.0
+DATASET = (
+    Path(__file__).resolve().parents[2] / "examples" / "ibm_accounts_receivable_late_payments.csv"
+)
 
 
 def free_ports(count: int) -> list[int]:
@@ -104,10 +109,50 @@ def test_sigterm_stops_worker_sandbox_and_dev_server_and_exits_0(
     process.send_signal(signal.SIGTERM)
 
     assert process.wait(timeout=DEADLINE_S) == 0, log_text(log)
-    deadline = time.monotonic() + 10
-    while alive(dev_server) and time.monotonic() < deadline:
-        time.sleep(0.05)  # its parent reaped it, or init does: either way within moments
-    assert not alive(dev_server), "the dev server outlived `cobranza up`"
+    assert_gone(dev_server)
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass  # nothing listens on the frontend port any more
     assert "SIGTERM: stopped the worker, the sandbox and the dev server" in log_text(log)
+
+
+def assert_gone(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # its parent reaped it, or init does: either way within moments
+    assert not alive(pid), "the dev server outlived the command that started it"
+
+
+def invoices_in(store: Path) -> int:
+    try:
+        with sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True) as db:
+            return int(db.execute("SELECT count(*) FROM invoices").fetchone()[0])
+    except sqlite3.Error:
+        return 0  # not created yet
+
+
+def test_sigterm_mid_simulation_shuts_everything_down_and_exits_143(tmp_path: Path) -> None:
+    store, log = tmp_path / "store.db", tmp_path / "simulate.log"
+    command = [
+        sys.executable, "-m", "cobranza.starter.cli", "simulate", str(DATASET),
+        "--limit", "200", "--in-memory", "--database-url", f"sqlite:///{store}",
+    ]  # fmt: skip
+    with log.open("wb") as out, log.with_suffix(".err").open("wb") as err:
+        process = subprocess.Popen(command, cwd=tmp_path, stdout=out, stderr=err)
+    dev_servers: list[int] = []
+    try:
+        wait_for(lambda: invoices_in(store) > 0, "invoice in the store", process, log)
+        dev_servers = [p for p, cmd in children(process.pid).items() if "start-dev" in cmd]
+
+        process.send_signal(signal.SIGTERM)
+
+        assert process.wait(timeout=DEADLINE_S) == 128 + signal.SIGTERM, log_text(log)
+        assert len(dev_servers) == 1
+        assert_gone(dev_servers[0])
+        assert "SIGTERM: stopped before the end" in log_text(log)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+        for pid in dev_servers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
