@@ -89,3 +89,56 @@ def test_read_statement_dispatches_and_refuses_the_unknown(tmp_path: Path) -> No
     assert refused.value.reason.startswith("unrecognised format")
     with pytest.raises(StatementFileError, match="needs its column mapping: give --mapping FILE"):
         read_statement(FIXTURES / "csv/bank_export_es.csv")
+
+
+def latin1_export(tmp_path: Path) -> Path:
+    return copy_with(
+        tmp_path, "csv/bank_export_es.csv", "Distribuidora Lopez", "Distribuidora López"
+    )
+
+
+def test_csv_in_latin1_read_as_utf8_names_line_column_offset_and_the_encoding_option(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(StatementFileError) as refused:
+        read_statement(latin1_export(tmp_path), mapping=CsvMapping.from_yaml(MAPPING))
+    assert str(refused.value) == (
+        "bank_export_es.csv:4: column 'Ordenante': byte 0xf3 at offset 196 (byte 56 of the "
+        "line) is not utf-8: set the mapping's `encoding:` to the file's (latin-1 or cp1252 "
+        "for most Western European bank exports)"
+    )
+
+
+def test_csv_in_latin1_with_its_encoding_declared(tmp_path: Path) -> None:
+    mapping = copy_with(
+        tmp_path, "csv/bank_export_es.yaml", 'delimiter: ";"', 'delimiter: ";"\nencoding: latin-1'
+    )
+    statement = read_statement(latin1_export(tmp_path), mapping=CsvMapping.from_yaml(mapping))
+    assert statement.lines[-1].counterparty_name == "Distribuidora López"
+
+
+def test_csv_in_utf16_is_told_to_say_so_and_then_read(tmp_path: Path) -> None:
+    utf16 = tmp_path / "export.csv"
+    utf16.write_bytes((FIXTURES / "csv/bank_export_es.csv").read_text().encode("utf-16"))
+    with pytest.raises(StatementFileError) as refused:
+        read_statement(utf16, mapping=CsvMapping.from_yaml(MAPPING))
+    assert (refused.value.line, refused.value.reason) == (
+        1,
+        "header: byte 0xff at offset 0 (byte 1 of the line) is not utf-8: the file starts with "
+        "a UTF-16 byte order mark: set `encoding: utf-16`",
+    )
+    mapping = copy_with(
+        tmp_path, "csv/bank_export_es.yaml", 'delimiter: ";"', 'delimiter: ";"\nencoding: utf-16'
+    )
+    statement = read_statement(utf16, mapping=CsvMapping.from_yaml(mapping))
+    assert totals(statement) == ({"MXN": "11234.50"}, {"MXN": "15.00"})
+
+
+def test_mapping_with_an_unknown_encoding_names_its_line(tmp_path: Path) -> None:
+    bad = copy_with(
+        tmp_path, "csv/bank_export_es.yaml", 'delimiter: ";"', 'delimiter: ";"\nencoding: latin-9x'
+    )
+    with pytest.raises(StatementFileError) as refused:
+        CsvMapping.from_yaml(bad)
+    assert refused.value.line == 12
+    assert refused.value.reason.startswith("encoding: unknown encoding 'latin-9x'")

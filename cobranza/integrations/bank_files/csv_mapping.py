@@ -7,6 +7,7 @@ are written. A bad cell is refused with file, line and column; nothing is half-r
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from datetime import date, datetime
@@ -14,12 +15,18 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Direction, Statement, StatementFileError
 from cobranza.domain.yaml_marks import YamlSyntaxError, compose, line_of
 from cobranza.integrations.bank_files.assembly import StatementBuilder, money, read_text
+from cobranza.integrations.bank_files.text_decoding import (
+    Undecodable,
+    decode,
+    file_bytes,
+    has_utf16_bom,
+)
 
 
 class CsvMapping(BaseModel):
@@ -44,7 +51,21 @@ class CsvMapping(BaseModel):
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     decimal_separator: str = Field(default=".", min_length=1, max_length=1)
     thousands_separator: str = Field(default="", max_length=1)
-    encoding: str = "utf-8"
+    encoding: str = Field(
+        default="utf-8", description="the file's text encoding: utf-8, latin-1, cp1252, utf-16..."
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding {value!r}: expected a Python codec name such as utf-8, "
+                "latin-1, cp1252 or utf-16"
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _one_way_each(self) -> Self:
@@ -71,8 +92,9 @@ class CsvMapping(BaseModel):
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(p) for p in error["loc"]) or "mapping"
+            reason = error["msg"].removeprefix("Value error, ")
             raise StatementFileError(
-                path.name, line_of(node, tuple(error["loc"])), f"{where}: {error['msg']}"
+                path.name, line_of(node, tuple(error["loc"])), f"{where}: {reason}"
             ) from exc
 
 
@@ -126,9 +148,40 @@ def _signed_amount(mapping: CsvMapping, row: _Row) -> tuple[str, Decimal]:
     return (mapping.credit if credit else mapping.debit) or "", credit - debit
 
 
+def _text(path: Path, mapping: CsvMapping) -> str:
+    """The file decoded with the mapping's encoding; where it fails, which line, byte and
+    column, and the `encoding:` that would read it."""
+    data = file_bytes(path)
+    decoded = decode(data, mapping.encoding)
+    if isinstance(decoded, str):
+        return decoded
+    if has_utf16_bom(data):
+        hint = "the file starts with a UTF-16 byte order mark: set `encoding: utf-16`"
+    else:
+        hint = (
+            "set the mapping's `encoding:` to the file's (latin-1 or cp1252 for most "
+            "Western European bank exports)"
+        )
+    where = _column_of(data, decoded, mapping)
+    raise StatementFileError(path.name, decoded.line, f"{where}{decoded.words()}: {hint}")
+
+
+def _column_of(data: bytes, at: Undecodable, mapping: CsvMapping) -> str:
+    """'column 'Ordenante': ' for the cell that holds the undecodable byte, when it can tell."""
+    if at.line == 1:
+        return "header: "
+    header_end = data.find(b"\n")
+    head = data[:header_end].decode(mapping.encoding, errors="replace").rstrip("\r")
+    before = data[at.line_start : at.offset].decode(mapping.encoding, errors="replace")
+    names = next(csv.reader([head], delimiter=mapping.delimiter), [])
+    cells = next(csv.reader([before], delimiter=mapping.delimiter), [""])
+    index = len(cells) - 1
+    return f"column {names[index]!r}: " if index < len(names) else ""
+
+
 def read_mapped_csv(path: Path, mapping: CsvMapping) -> Statement:
     """Read a CSV statement through its mapping: one line per non-empty row."""
-    text = read_text(path, (mapping.encoding,))
+    text = _text(path, mapping)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=mapping.delimiter)
     header = reader.fieldnames or []
     wanted = [
