@@ -2,13 +2,14 @@
 
 A column becomes one buffer of UTF-8 bytes and the offsets where each string ends (polars
 joins the strings into one, about a millisecond for 100,000 of them). Compiled loops then do
-to ASCII strings what the per-line rules do (`normalise_reference`, `normalise_name`,
-`remittance_tokens`); `matching_lookup` looks them up. A reference or name with a byte
-outside ASCII goes to the rules' own Python function instead, as does remittance text holding
-a character that upper-cases to ASCII ("ß", "ﬁ") or "RF" and two digits (where a printed
-creditor reference may be added): both read every string alike. Other remittance text
-outside ASCII (accents, "n°") is tokenised here, its other characters ending tokens as they
-do in Python.
+what the per-line rules do (`normalise_reference`, `normalise_name`, `remittance_tokens`);
+`matching_lookup` looks them up. ASCII is read byte by byte; references and names outside
+ASCII character by character, from what the rules' function makes of each Latin letter,
+accent and punctuation mark (`_CharMap`); remittance text outside ASCII byte by byte too, its
+other characters ending tokens as they do in Python. The rest goes to the rules' own Python
+function, so both read every string alike: a reference or name with a character not mapped
+(Greek, CJK, emoji), and remittance text holding a character that upper-cases to ASCII
+("ß", "ﬁ") or "RF" and two digits (where a printed creditor reference may be added).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ _KEEP, _ODD = 256, 512  # flags beside the byte in a byte map
 
 def _byte_map(keep: Callable[[int], bool]) -> np.ndarray:
     """What each byte becomes: ASCII upper-cased, flagged _KEEP where it stays; any byte
-    above 127 flagged _ODD (the string is left to Python)."""
+    above 127 flagged _ODD (the string is read by characters, `_CharMap`)."""
     table = np.full(256, _ODD, dtype=np.int64)
     for b in range(128):
         upper = b - 32 if 97 <= b <= 122 else b
@@ -85,13 +86,90 @@ def _byte_map(keep: Callable[[int], bool]) -> np.ndarray:
 _REFERENCE = _byte_map(lambda b: not (b == 32 or 9 <= b <= 13 or 28 <= b <= 31))
 _NAME = _byte_map(lambda b: 65 <= b <= 90 or 48 <= b <= 57)
 
+# Characters outside ASCII read by table: Latin-1 to the combining accents, and general
+# punctuation (quotes, dashes). Both normalising functions work character by character
+# (unicodedata's NFKD decomposes each alone, str.upper() and str.split() look at no
+# neighbour, and reordering combining marks moves only marks the name drops), so what they
+# make of each character here, joined, is what they make of the string. A string with any
+# other character is left to the function itself.
+_MAPPED = (range(0x80, 0x370), range(0x2000, 0x2070))
+_MAPPED_END = 0x2070
+
+
+class _CharMap(NamedTuple):
+    """What a function makes of each mapped character, as UTF-8: made[first[c]:last[c]]
+    for code point c + 128, first -1 where c is not mapped."""
+
+    first: np.ndarray
+    last: np.ndarray
+    made: np.ndarray
+
+
+def _char_map(fn: Callable[[str], str]) -> _CharMap:
+    first = np.full(_MAPPED_END - 0x80, -1, dtype=np.int64)
+    last = np.full(_MAPPED_END - 0x80, -1, dtype=np.int64)
+    made = bytearray()
+    for span in _MAPPED:
+        for c in span:
+            out = fn(chr(c)).encode()
+            # _normalise writes at most twice the bytes it reads
+            assert len(out) <= 2 * len(chr(c).encode()), hex(c)
+            first[c - 0x80], last[c - 0x80] = len(made), len(made) + len(out)
+            made += out
+    return _CharMap(first, last, np.frombuffer(bytes(made) or b"\0", dtype=np.uint8))
+
+
+_REFERENCE_CHARS = _char_map(normalise_reference)
+_NAME_CHARS = _char_map(normalise_name)
+
 
 @njit(cache=True, nogil=True)
-def _normalise(data: Any, ends: Any, table: Any) -> tuple[Any, Any, Any]:
-    """(bytes, ends, not ASCII) with each byte mapped by `table` (a `_byte_map`). A string
-    with a byte above 127 is flagged and copied unchanged."""
+def _code_point(data: Any, p: int) -> tuple[Any, int]:
+    """(code point, bytes) of the UTF-8 character starting at data[p], a byte above 127."""
+    b = np.int64(data[p])
+    if b < 0xE0:
+        return ((b & 0x1F) << 6) | (np.int64(data[p + 1]) & 0x3F), 2
+    if b < 0xF0:
+        c = ((b & 0x0F) << 12) | ((np.int64(data[p + 1]) & 0x3F) << 6)
+        return c | (np.int64(data[p + 2]) & 0x3F), 3
+    c = ((b & 0x07) << 18) | ((np.int64(data[p + 1]) & 0x3F) << 12)
+    c |= (np.int64(data[p + 2]) & 0x3F) << 6
+    return c | (np.int64(data[p + 3]) & 0x3F), 4
+
+
+@njit(cache=True, nogil=True)
+def _by_characters(data: Any, first: int, last: int, chars: Any, out: Any, w: int) -> int:
+    """Write data[first:last] to out[w:] as `chars` maps each character, ASCII by the
+    byte map in chars[0]; where the string ends, or -1 if it holds a character not mapped."""
+    table, mapped_first, mapped_last, mapped = chars
+    p = first
+    while p < last:
+        b = data[p]
+        if b < 128:
+            v = table[b]
+            out[w] = v & 255
+            w += (v & _KEEP) >> 8
+            p += 1
+            continue
+        c, width = _code_point(data, p)
+        p += width
+        at = c - 0x80
+        if at >= mapped_first.shape[0] or mapped_first[at] < 0:
+            return -1
+        for q in range(mapped_first[at], mapped_last[at]):
+            out[w] = mapped[q]
+            w += 1
+    return w
+
+
+@njit(cache=True, nogil=True)
+def _normalise(data: Any, ends: Any, chars: Any) -> tuple[Any, Any, Any]:
+    """(bytes, ends, left to Python) with each string mapped by `chars` (a byte map, then a
+    `_CharMap`): ASCII strings byte by byte, others character by character; a string with a
+    character not mapped is flagged and copied unchanged."""
+    table = chars[0]
     n = ends.shape[0] - 1
-    out = np.empty(data.shape[0], dtype=np.uint8)
+    out = np.empty(2 * data.shape[0], dtype=np.uint8)
     out_ends = np.zeros(n + 1, dtype=np.int64)
     odd = np.zeros(n, dtype=np.bool_)
     w = 0
@@ -104,11 +182,13 @@ def _normalise(data: Any, ends: Any, table: Any) -> tuple[Any, Any, Any]:
             w += (v & _KEEP) >> 8
             flags |= v
         if flags & _ODD:
-            odd[k] = True
-            w = start
-            for p in range(ends[k], ends[k + 1]):
-                out[w] = data[p]
-                w += 1
+            w = _by_characters(data, ends[k], ends[k + 1], chars, out, start)
+            if w < 0:
+                odd[k] = True
+                w = start
+                for p in range(ends[k], ends[k + 1]):
+                    out[w] = data[p]
+                    w += 1
         out_ends[k + 1] = w
     return out[:w], out_ends, odd
 
@@ -133,8 +213,10 @@ def _splice(data: Any, ends: Any, at: Any, new_data: Any, new_ends: Any) -> tupl
     return out[:w], out_ends
 
 
-def _normalised(strings: Strings, table: np.ndarray, fn: Callable[[str], str]) -> Strings:
-    data, ends, odd = _normalise(strings.data, strings.ends, table)
+def _normalised(
+    strings: Strings, table: np.ndarray, chars: _CharMap, fn: Callable[[str], str]
+) -> Strings:
+    data, ends, odd = _normalise(strings.data, strings.ends, (table, *chars))
     odd &= strings.valid
     if not odd.any():
         return Strings(data, ends, strings.valid)
@@ -146,12 +228,12 @@ def _normalised(strings: Strings, table: np.ndarray, fn: Callable[[str], str]) -
 
 def references(strings: Strings) -> Strings:
     """Each string as `matching.normalise_reference` gives it."""
-    return _normalised(strings, _REFERENCE, normalise_reference)
+    return _normalised(strings, _REFERENCE, _REFERENCE_CHARS, normalise_reference)
 
 
 def names(strings: Strings) -> Strings:
     """Each string as `matching.normalise_name` gives it."""
-    return _normalised(strings, _NAME, normalise_name)
+    return _normalised(strings, _NAME, _NAME_CHARS, normalise_name)
 
 
 # -- remittance tokens -------------------------------------------------------------------------
@@ -179,20 +261,6 @@ UPPER_TO_ASCII = np.array(
     ],
     dtype=np.int64,
 )
-
-
-@njit(cache=True, nogil=True)
-def _code_point(data: Any, p: int) -> tuple[Any, int]:
-    """(code point, bytes) of the UTF-8 character starting at data[p], a byte above 127."""
-    b = np.int64(data[p])
-    if b < 0xE0:
-        return ((b & 0x1F) << 6) | (np.int64(data[p + 1]) & 0x3F), 2
-    if b < 0xF0:
-        c = ((b & 0x0F) << 12) | ((np.int64(data[p + 1]) & 0x3F) << 6)
-        return c | (np.int64(data[p + 2]) & 0x3F), 3
-    c = ((b & 0x07) << 18) | ((np.int64(data[p + 1]) & 0x3F) << 12)
-    c |= (np.int64(data[p + 2]) & 0x3F) << 6
-    return c | (np.int64(data[p + 3]) & 0x3F), 4
 
 
 @njit(cache=True, nogil=True)

@@ -727,6 +727,48 @@ def test_the_characters_upper_casing_to_ascii_are_those_python_upper_cases_so() 
     assert text.UPPER_TO_ASCII.tolist() == widening
 
 
+# Latin letters, accents and punctuation (read by table), and a few characters outside it.
+MAPPED = st.text(
+    st.one_of(
+        st.characters(max_codepoint=0x36F),
+        st.characters(min_codepoint=0x2000, max_codepoint=0x206F),
+        st.sampled_from(["ß", "ŉ", "ǰ", "½", "º", "Ǆ", "\u0345", "\x85", "\u3000", "Ω", "😀"]),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.one_of(st.none(), MAPPED), max_size=12))
+def test_references_and_names_outside_ascii_are_normalised_as_the_rules_normalise(
+    values: list[str | None],
+) -> None:
+    strings = _column(values)
+    assert _texts(text.references(strings)) == [
+        None if v is None else normalise_reference(v) for v in values
+    ]
+    assert _texts(text.names(strings)) == [None if v is None else normalise_name(v) for v in values]
+
+
+@pytest.mark.parametrize(
+    ("name", "by_python"),
+    [
+        ("Peña Muñoz, S.A.", False),
+        ("MÜLLER Ǆ ½ º", False),
+        ("O’Brien – Ltd.", False),
+        ("Mu\u0308ller\xa0GmbH", False),
+        ("Ωmega", True),  # Greek: not in the table
+        ("Kij 😀", True),
+        ("\u3000Kij", True),
+    ],
+)
+def test_which_names_outside_ascii_are_read_by_table(name: str, by_python: bool) -> None:
+    strings = _column([name])
+    assert text.names(strings).text(0) == normalise_name(name)
+    chars = (text._NAME, *text._NAME_CHARS)
+    assert text._normalise(strings.data, strings.ends, chars)[2].tolist() == [by_python]
+
+
 @pytest.mark.parametrize(
     ("remittance", "by_python"),
     [
