@@ -142,3 +142,25 @@ def test_mapping_with_an_unknown_encoding_names_its_line(tmp_path: Path) -> None
         CsvMapping.from_yaml(bad)
     assert refused.value.line == 12
     assert refused.value.reason.startswith("encoding: unknown encoding 'latin-9x'")
+
+
+def test_an_empty_file_of_any_format_is_called_empty(tmp_path: Path) -> None:
+    for name in ("statement.xml", "statement.bai2", "statement.unknown"):
+        empty = tmp_path / name
+        empty.write_bytes(b"")
+        with pytest.raises(StatementFileError) as refused:
+            read_statement(empty)
+        assert str(refused.value) == f"{name}: empty file: no statement in it"
+
+
+def test_utf16_is_refused_by_a_reader_of_plain_text_saying_so(tmp_path: Path) -> None:
+    utf16 = tmp_path / "citi_gb.bai2"
+    utf16.write_bytes((FIXTURES / "bai2/citi_gb.bai2").read_text().encode("utf-16"))
+    assert detect_format(utf16) == "bai2"
+    with pytest.raises(StatementFileError) as refused:
+        read_statement(utf16)
+    assert (refused.value.line, refused.value.reason) == (
+        1,
+        "UTF-16 text (the file starts with its byte order mark): bai2 files are read as UTF-8 "
+        "or single-byte text; save it as UTF-8",
+    )

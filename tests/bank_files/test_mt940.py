@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cobranza.domain.statements import Direction, StatementFileError
-from cobranza.integrations.bank_files import read_mt940
+from cobranza.integrations.bank_files import read_mt940, read_statement
 from cobranza.integrations.bank_files.swift_mt940 import parse_details
 
 from .figures import FIXTURES, copy_with, line_containing, totals
@@ -161,3 +161,34 @@ def test_same_amount_transfers_of_two_payers_never_share_an_entry_id(tmp_path: P
     # Two transfers saying exactly the same are two entries all the same.
     twice = read_mt940(_nonref_statement(tmp_path / "f3.sta", "S3", [("ACME CORP", "INV-1")] * 2))
     assert [line.entry_id for line in twice.lines] == [acme.entry_id, f"{acme.entry_id}#2"]
+
+
+@pytest.mark.parametrize("content", [b"", b"\r\n  \n"])
+def test_an_empty_file_is_called_empty(tmp_path: Path, content: bytes) -> None:
+    empty = tmp_path / "empty.sta"
+    empty.write_bytes(content)
+    with pytest.raises(StatementFileError) as refused:
+        read_mt940(empty)
+    assert str(refused.value) == "empty.sta: empty file: no statement in it"
+
+
+def test_a_utf16_statement_reads_as_its_utf8_original(tmp_path: Path) -> None:
+    original = FIXTURES / "mt940/rabobank_iban_nl.sta"
+    utf16 = tmp_path / "rabobank_iban_nl.sta"
+    utf16.write_bytes(original.read_text(encoding="utf-8").encode("utf-16"))
+    assert read_statement(utf16) == read_mt940(original)
+
+
+def test_bytes_no_encoding_reads_name_their_line_and_offset(tmp_path: Path) -> None:
+    rows = (FIXTURES / "mt940/rabobank_iban_nl.sta").read_bytes().split(b"\n")
+    rows[2] = rows[2] + b"\x81"  # undefined in cp1252, invalid alone in utf-8
+    bad = tmp_path / "bad.sta"
+    bad.write_bytes(b"\n".join(rows))
+    offset = len(rows[0]) + len(rows[1]) + 2 + len(rows[2]) - 1
+    with pytest.raises(StatementFileError) as refused:
+        read_mt940(bad)
+    assert refused.value.line == 3
+    assert refused.value.reason == (
+        f"byte 0x81 at offset {offset} (byte {len(rows[2])} of the line) is not utf-8; "
+        f"byte 0x81 at offset {offset} (byte {len(rows[2])} of the line) is not cp1252"
+    )

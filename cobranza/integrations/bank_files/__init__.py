@@ -20,6 +20,7 @@ from cobranza.integrations.bank_files.csv_mapping import CsvMapping, read_mapped
 from cobranza.integrations.bank_files.ofx import read_ofx
 from cobranza.integrations.bank_files.spei_cep import read_spei_cep
 from cobranza.integrations.bank_files.swift_mt940 import read_mt940
+from cobranza.integrations.bank_files.text_decoding import has_utf16_bom
 
 __all__ = [
     "FORMATS",
@@ -87,6 +88,9 @@ def detect_format(path: Path) -> str | None:
         head = path.read_bytes()[:8192]
     except OSError as exc:
         raise StatementFileError(path.name, None, f"cannot read the file: {exc}") from exc
+    if has_utf16_bom(head):
+        # Detected on the text, whatever its encoding; the reader decodes it or says it can't.
+        head = head.decode("utf-16", errors="replace").encode("utf-8")
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     looks_xml = stripped.startswith(b"<") and b"<OFX>" not in head.upper()
     if stripped.startswith(b"<?xml") or looks_xml:
@@ -108,6 +112,19 @@ def detect_format(path: Path) -> str | None:
     return None
 
 
+# Readers that take a file starting with a UTF-16 byte order mark: MT940 decodes it, lxml reads
+# XML in any encoding it declares, a CSV says so in its mapping's `encoding:`.
+_READ_AS_UTF16 = frozenset({"mt940", "camt", "spei_cep", "cfdi", "csv"})
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as file:
+            return file.read(2)
+    except OSError as exc:
+        raise StatementFileError(path.name, None, f"cannot read the file: {exc}") from exc
+
+
 def read_statement(
     path: Path, *, format: str | None = None, mapping: CsvMapping | None = None
 ) -> Statement:
@@ -115,6 +132,9 @@ def read_statement(
 
     `format` overrides detection (one of FORMATS or "csv"); a CSV needs its `mapping`.
     """
+    head = _head(path)
+    if not head:
+        raise StatementFileError(path.name, None, "empty file: no statement in it")
     chosen = format or detect_format(path)
     if chosen is None and mapping is not None:
         chosen = "csv"
@@ -129,4 +149,10 @@ def read_statement(
         known = ", ".join([*FORMATS, "csv"])
         what = f"format {chosen!r} is not one of {known}" if chosen else "unrecognised format"
         raise StatementFileError(path.name, None, f"{what} (known: {known})")
+    if has_utf16_bom(head) and chosen not in _READ_AS_UTF16:
+        reason = (
+            f"UTF-16 text (the file starts with its byte order mark): {chosen} files are read "
+            "as UTF-8 or single-byte text; save it as UTF-8"
+        )
+        raise StatementFileError(path.name, 1, reason)
     return FORMATS[chosen](path)

@@ -24,9 +24,9 @@ from cobranza.integrations.bank_files.assembly import (
     StatementBuilder,
     check_control,
     money,
-    read_text,
     signed,
 )
+from cobranza.integrations.bank_files.text_decoding import statement_text
 
 _BALANCE = re.compile(r"^:6[02][FM]:([CD])(\d{6})([A-Z]{3})(\d{1,12},\d{0,3})\s*$")
 _ENTRY = re.compile(r"^:61:(\d{6})(\d{4})?(R?[CD])([A-Z])?(\d{1,12},\d{0,3})([A-Z][A-Z0-9]{3})")
@@ -103,7 +103,7 @@ def _gv_details(code: str, text: str) -> Details:
 
 def read_mt940(path: Path) -> Statement:
     """Read every statement of an MT940 file; each must balance, or nothing is returned."""
-    text = read_text(path)
+    text = statement_text(path, ("utf-8", "cp1252"))
     rows = text.splitlines()
     starts = [i for i, row in enumerate(rows) if row.startswith(":20:")]
     if not starts:

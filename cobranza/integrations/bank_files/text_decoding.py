@@ -59,3 +59,23 @@ def decode(data: bytes, encoding: str) -> str | Undecodable:
             line=data.count(b"\n", 0, exc.start) + 1,
             line_start=line_start,
         )
+
+
+def statement_text(path: Path, encodings: tuple[str, ...]) -> str:
+    """A text statement's content: refused when empty, read as UTF-16 when it starts with that
+    byte order mark, else in the first of `encodings` that decodes all of it."""
+    data = file_bytes(path)
+    if not data.strip():
+        raise StatementFileError(path.name, None, "empty file: no statement in it")
+    if has_utf16_bom(data):
+        decoded = decode(data, "utf-16")
+        if isinstance(decoded, str):
+            return decoded
+        raise StatementFileError(path.name, decoded.line, decoded.words())
+    failures: list[Undecodable] = []
+    for encoding in encodings:
+        decoded = decode(data, encoding)
+        if isinstance(decoded, str):
+            return decoded
+        failures.append(decoded)
+    raise StatementFileError(path.name, failures[0].line, "; ".join(f.words() for f in failures))
