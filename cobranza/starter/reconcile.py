@@ -13,7 +13,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -221,7 +221,9 @@ def reconcile(
     if dry_run:
         run = _match_only(statement, tenant, database_url, used)
     else:
-        run = _match_and_post(statement, tenant, database_url, temporal_address, crm_url)
+        run = _match_and_post(
+            statement, tenant, database_url, temporal_address, crm_url, as_json_flag
+        )
     if as_json_flag:
         sys.stdout.write(json.dumps({**as_json(run), "store": used.as_json()}, indent=2) + "\n")
     else:
@@ -242,11 +244,17 @@ def _read_statement(
         # Readers name the file by its name; the user gave a path, so show that one.
         shown = str(file) if exc.file == file.name else exc.file
         where = f"{shown}:{exc.line}" if exc.line is not None else shown
-        typer.echo(f"{where}: {exc.reason}", err=True)
-        if json_output:  # a script reading stdout learns why, not just that nothing came
-            failed = {"lines": [], "errors": [f"{where}: {exc.reason}"], "store": None}
-            sys.stdout.write(json.dumps(failed, indent=2) + "\n")
-        raise typer.Exit(2) from None
+        _fail(f"{where}: {exc.reason}", json_output, code=2)
+
+
+def _fail(reason: str, json_output: bool, *, code: int) -> NoReturn:
+    """Stop with `reason` on stderr and, for --json, as the one error of an object with no
+    lines, so a script reading stdout learns why, not just that nothing came."""
+    typer.echo(reason, err=True)
+    if json_output:
+        failed = {"lines": [], "errors": [reason], "store": None}
+        sys.stdout.write(json.dumps(failed, indent=2) + "\n")
+    raise typer.Exit(code)
 
 
 def _match_only(
@@ -263,14 +271,18 @@ def _match_only(
 
 
 def _match_and_post(
-    statement: Statement, tenant: str | None, database_url: str | None, address: str, crm_url: str
+    statement: Statement,
+    tenant: str | None,
+    database_url: str | None,
+    address: str,
+    crm_url: str,
+    json_output: bool,
 ) -> Reconciliation:
     """Match, post and queue; exits 1, having written nothing, if Temporal cannot be reached."""
     try:
         return asyncio.run(_reconcile(statement, tenant, database_url, address, crm_url))
     except TemporalUnreachable as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
+        _fail(str(exc), json_output, code=1)
 
 
 async def _reconcile(

@@ -111,9 +111,11 @@ def test_reconcile_without_the_workflow_service_names_it_and_writes_nothing(url:
 
     result = CliRunner().invoke(app, [*args, "--temporal-address", "127.0.0.1:9"])
 
-    assert result.exit_code == 1 and result.stdout == ""
+    assert result.exit_code == 1
     [message] = result.stderr.splitlines()
     assert message.startswith("--temporal-address: 127.0.0.1:9: cannot connect (")
+    # --json: one object on stdout too, as for an unreadable file: no lines, the reason.
+    assert json.loads(result.stdout) == {"lines": [], "errors": [message], "store": None}
     assert money_in_tables(url) == set()
     again = CliRunner().invoke(app, [*args, "--dry-run"])
     assert [line["imported_before"] for line in json.loads(again.stdout)["lines"]] == [False] * 2
