@@ -67,7 +67,9 @@ def read_policy(path: Path) -> Policy:
 
 
 @policy_app.command("check")
-def policy_check(file: Path) -> None:
+def policy_check(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="dunning policy YAML")],
+) -> None:
     """Validate a policy file and print its schedule in plain words."""
     try:
         policy = read_policy(file)
@@ -89,7 +91,10 @@ def _load(path: Path, country_map: Path | None = None) -> tuple[SimulationInput,
 
 @app.command()
 def simulate(
-    file: Annotated[Path, typer.Argument(help="IBM accounts-receivable CSV or a scenario YAML")],
+    file: Annotated[
+        Path,
+        typer.Argument(metavar="FILE", help="IBM accounts-receivable CSV or a scenario YAML"),
+    ],
     policy_file: Annotated[
         Path | None, typer.Option("--policy", help="policy YAML (default: standard)")
     ] = None,

@@ -207,7 +207,8 @@ def templates(
     folder: Annotated[
         Path | None,
         typer.Argument(
-            help="a template folder laid out <lang>/<name>.<part>.j2 (default: shipped)"
+            metavar="FOLDER",
+            help="a template folder laid out <lang>/<name>.<part>.j2 (default: shipped)",
         ),
     ] = None,
 ) -> None:

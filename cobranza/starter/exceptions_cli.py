@@ -108,6 +108,7 @@ def _resolve_cli(
     finally:
         store.dispose()
     out = stdout_console()
+    out.print(f"exception {exception_id} {done.status} by {request.actor}: {request.note}")
     for m in done.matches:
         out.print(f"matched {m.invoice_id}: {m.amount} (payment {m.payment_id})")
     if done.unallocated is not None:
@@ -123,9 +124,14 @@ def _resolve_cli(
         raise typer.Exit(1)
 
 
+ExceptionId = Annotated[
+    int, typer.Argument(metavar="EXCEPTION_ID", help="the id `exceptions list` shows")
+]
+
+
 @exceptions_app.command("confirm")
 def confirm(
-    exception_id: int,
+    exception_id: ExceptionId,
     actor: Annotated[str, typer.Option(help="who decided")],
     note: Annotated[str, typer.Option(help="why: refund, not ours, settled outside, ...")],
     database_url: DatabaseUrl = None,
@@ -138,7 +144,7 @@ def confirm(
 
 @exceptions_app.command("reassign")
 def reassign(
-    exception_id: int,
+    exception_id: ExceptionId,
     actor: Annotated[str, typer.Option(help="who decided")],
     invoice: Annotated[
         list[str] | None, typer.Option(help="invoice to credit (repeat for several)")

@@ -187,7 +187,9 @@ CrmUrl = Annotated[str, typer.Option("--crm-url", help="base URL of the CRM (def
 
 
 def reconcile(
-    file: Annotated[Path, typer.Argument(help="bank statement or payment evidence file")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="bank statement or payment evidence file")
+    ],
     dry_run: Annotated[
         bool,
         typer.Option(

@@ -19,7 +19,10 @@ from cobranza.domain.segmentation_file import SegmentsFileError
 from cobranza.starter.policy_catalog import SEGMENTS_FILE, policy_catalog, read_segments
 
 SegmentsArg = Annotated[
-    Path, typer.Argument(help="segmentation rules YAML (default: the shipped segments.yaml)")
+    Path,
+    typer.Argument(
+        metavar="FILE", help="segmentation rules YAML (default: the shipped segments.yaml)"
+    ),
 ]
 PoliciesOpt = Annotated[
     Path | None,

@@ -358,3 +358,33 @@ def test_resolving_with_work_left_undone_says_what_and_exits_1(
 
     assert result.exit_code == 1
     assert result.stderr == f"exception {row.id}: {undone}\n"
+
+
+def test_resolving_says_what_was_done(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store.from_url(url)
+    money_in.queue_exception(store, source="statement", key="E-3", reason="no invoice matches")
+    [row] = money_in.exceptions(store)
+    store.dispose()
+
+    async def connected(address: str) -> object:
+        return object()
+
+    async def resolved(store: Store, client: object, request: ResolutionRequest) -> Resolution:
+        return Resolution(request.exception_id, money_in.EXCEPTION_CONFIRMED)
+
+    monkeypatch.setattr(exceptions_cli, "connect_named", connected)
+    monkeypatch.setattr(exceptions_cli, "resolve", resolved)
+    args = ["exceptions", "confirm", str(row.id), "--actor", "ana", "--note", "refunded"]
+
+    result = CliRunner().invoke(app, [*args, "--database-url", url])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"exception {row.id} confirmed by ana: refunded\n"
+
+
+def test_usage_lines_name_arguments_in_capitals() -> None:
+    for command in (["reconcile"], ["exceptions", "confirm"], ["exceptions", "reassign"]):
+        result = CliRunner().invoke(app, [*command, "--help"], terminal_width=100)
+        usage = next(line for line in result.stdout.splitlines() if "Usage:" in line)
+        # typer brackets a required argument with braces, an optional one with [ ].
+        assert usage.split()[-1].strip("{}[]") in ("FILE", "EXCEPTION_ID"), usage
