@@ -46,3 +46,14 @@ def test_corrupted_amount_names_its_line(tmp_path: Path) -> None:
         read_ofx(bad)
     assert refused.value.line == line_containing(bad, "-22.0O")
     assert refused.value.reason == "TRNAMT '-22.0O' is not a decimal amount"
+
+
+def test_a_file_no_encoding_reads_names_the_line_and_byte(tmp_path: Path) -> None:
+    """0x81 is neither UTF-8 nor cp1252: refused at its line, never read in part."""
+    bad = tmp_path / "bad.ofx"
+    bad.write_bytes(b"OFXHEADER:100\nDATA:OFXSGML\n<NAME>Pe\x81a\n")
+    with pytest.raises(StatementFileError) as refused:
+        read_ofx(bad)
+    assert (refused.value.file, refused.value.line) == ("bad.ofx", 3)
+    assert "byte 0x81 at offset 35 (byte 9 of the line) is not utf-8" in refused.value.reason
+    assert "is not cp1252" in refused.value.reason

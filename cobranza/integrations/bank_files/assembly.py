@@ -12,6 +12,7 @@ from pathlib import Path
 from cobranza.domain.errors import DomainError
 from cobranza.domain.money import Money
 from cobranza.domain.statements import Direction, Statement, StatementFileError, StatementLine
+from cobranza.integrations.bank_files.text_decoding import file_bytes, first_decoding
 
 
 def fold(text: str | None) -> str:
@@ -170,14 +171,6 @@ class StatementBuilder:
 
 
 def read_text(path: Path, encodings: tuple[str, ...] = ("utf-8", "cp1252")) -> str:
-    """A text file in the first encoding that decodes it; unreadable names the file."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise StatementFileError(path.name, None, f"cannot read the file: {exc}") from exc
-    for encoding in encodings:
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise StatementFileError(path.name, None, f"not text in any of {', '.join(encodings)}")
+    """A text file in the first encoding that decodes it; refused naming the file, the line
+    and the byte where each encoding failed."""
+    return first_decoding(path, file_bytes(path), encodings)

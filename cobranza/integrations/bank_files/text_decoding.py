@@ -72,6 +72,12 @@ def statement_text(path: Path, encodings: tuple[str, ...]) -> str:
         if isinstance(decoded, str):
             return decoded
         raise StatementFileError(path.name, decoded.line, decoded.words())
+    return first_decoding(path, data, encodings)
+
+
+def first_decoding(path: Path, data: bytes, encodings: tuple[str, ...]) -> str:
+    """The bytes in the first of `encodings` that decodes all of them; refused naming the line
+    and byte where each encoding failed."""
     failures: list[Undecodable] = []
     for encoding in encodings:
         decoded = decode(data, encoding)
