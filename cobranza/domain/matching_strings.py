@@ -272,8 +272,9 @@ def _may_be_digit(b: int) -> bool:
 @njit(cache=True, nogil=True)
 def _left_to_python(upper: Any, ends: Any, valid: Any, widening: Any) -> Any:
     """The rows the compiled tokens cannot stand for: holding a character that upper-cases
-    to ASCII (`widening`), or "RF" and two characters that may be digits (where
-    remittance_tokens may add a printed creditor reference)."""
+    to ASCII (`widening`), or "RF" and two characters that may be digits where a word may
+    begin (where remittance_tokens may add a printed creditor reference; "TRF2025" is not
+    one, `matching_text._RF` wants a word boundary before the R)."""
     n = ends.shape[0] - 1
     odd = np.zeros(n, dtype=np.bool_)
     for k in range(n):
@@ -291,6 +292,7 @@ def _left_to_python(upper: Any, ends: Any, valid: Any, widening: Any) -> Any:
                 continue
             if (
                 b == 82
+                and (p == ends[k] or not (_is_alnum(upper[p - 1]) or upper[p - 1] == 95))
                 and p + 3 < end
                 and upper[p + 1] == 70
                 and _may_be_digit(upper[p + 2])

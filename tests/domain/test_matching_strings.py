@@ -784,9 +784,13 @@ def test_which_names_outside_ascii_are_read_by_table(name: str, by_python: bool)
         ("rf1١", True),
         ("RFé1", True),  # é is no digit, but a byte above 127 may start one
         ("RF é1 INV-9", False),
+        ("TRF20251201 INV-10", False),  # no word boundary before the R: no creditor reference
+        ("x_RF18 5390 0754 7034", False),
+        ("°RF18 5390 0754 7034", True),
+        ("pago rf18 5390 0754 7034", True),
     ],
 )
-def test_remittance_text_outside_ascii_is_tokenised_as_the_rules_tokenise_it(
+def test_remittance_text_is_tokenised_as_the_rules_tokenise_it(
     remittance: str, by_python: bool
 ) -> None:
     strings = _column([remittance])
