@@ -39,3 +39,14 @@ class AmountPrecisionError(DomainError):
 class CurrencyMismatch(DomainError):
     def __init__(self, left: str, right: str) -> None:
         super().__init__(f"cannot combine amounts in {left} and {right}")
+
+
+class OpenItemListedTwice(DomainError):
+    """One invoice's lifecycle was given to matching twice: it would be paid as two invoices."""
+
+    def __init__(self, workflow_id: str, invoice_id: str) -> None:
+        super().__init__(
+            f"open items: invoice {invoice_id!r} (workflow {workflow_id!r}) is listed twice"
+        )
+        self.workflow_id = workflow_id
+        self.invoice_id = invoice_id

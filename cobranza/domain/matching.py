@@ -31,6 +31,7 @@ import gc
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
 
+from cobranza.domain.errors import OpenItemListedTwice
 from cobranza.domain.matching_model import (
     CONFIDENCE,
     DATE_WINDOW_AFTER_DUE,
@@ -102,7 +103,8 @@ def match_lines(
     """Match every line against the open items; results in booking order (then file, line).
 
     Each line's result is in the output exactly once; an entry id seen before in the same
-    input is a duplicate and changes nothing. A large input (COMPILED_FROM lines or more) is
+    input is a duplicate and changes nothing. An item whose workflow is listed twice is
+    refused (OpenItemListedTwice). A large input (COMPILED_FROM lines or more) is
     decided by the compiled rules of `matching_frames` unless `fast=False`; everything else
     by `_Matcher`, one line at a time, as is input the compiled rules cannot hold: sums past
     int64 (`fits_compiled`) or text no frame can hold (a lone surrogate).
@@ -116,6 +118,7 @@ def match_lines(
             return match_objects(lines, items)
         except UnicodeEncodeError:
             pass  # text no frame can hold (a lone surrogate): the per-line rules read it
+    _refuse_items_listed_twice(items)
     # Only acyclic objects are made here; the cyclic collector would rescan every live line
     # and invoice again and again (a third of the time at 100,000 lines) for nothing.
     collecting = gc.isenabled()
@@ -125,6 +128,16 @@ def match_lines(
     finally:
         if collecting:
             gc.enable()
+
+
+def _refuse_items_listed_twice(items: Sequence[OpenItem]) -> None:
+    """An invoice's lifecycle given twice would be paid as two invoices, taking twice what it
+    owes, and each payment posted to it twice."""
+    seen: set[str] = set()
+    for item in items:
+        if item.workflow_id in seen:
+            raise OpenItemListedTwice(item.workflow_id, item.invoice_id)
+        seen.add(item.workflow_id)
 
 
 # The compiled rules sum amounts in int64; below this every sum they make fits.

@@ -20,6 +20,7 @@ import polars as pl
 
 from cobranza.domain import matching_kernel as kernel
 from cobranza.domain import matching_keys as keys
+from cobranza.domain.errors import OpenItemListedTwice
 from cobranza.domain.matching import (
     COMPILED_BOUND,
     CONFIDENCE,
@@ -227,6 +228,9 @@ def _check(lines: pl.DataFrame, items: pl.DataFrame) -> None:
         raise FrameError("lines.amount: amounts are positive (direction says which way)")
     if lines.height and lines.get_column("line").min() < 1:  # type: ignore[operator]
         raise FrameError("lines.line: line numbers count from 1, as StatementLine's do")
+    twice = items.select("workflow_id", "invoice_id").filter(pl.col("workflow_id").is_duplicated())
+    if twice.height:
+        raise OpenItemListedTwice(*twice.row(0))
     # Sums of amounts must fit int64, as `matching.fits_compiled` sums them: in floats first
     # (the check itself must not overflow), exactly in Python integers near the bound.
     owed = float(items.get_column("outstanding").cast(pl.Float64).abs().sum())

@@ -283,7 +283,7 @@ def decide(
         # One invoice named in the line's currency: it takes what is still owed.
         owed = remaining[i]
         owner[pos] = item_owner[i]
-        if owed == 0:
+        if owed <= 0:  # settled, or owing less than nothing: it takes no money
             outcome[pos], rule[pos], why[pos] = CREDITED, OVERPAYMENT, SETTLED_ONE
             confidence[pos], credit[pos] = confidence_of[C_CREDIT], paid
             named = _push(named, n_named, pos, i, 0)

@@ -82,7 +82,7 @@ class _Matcher:
         item = self.ix.items[i]
         owed = self.ix.remaining[i]
         amount = line.amount.minor
-        if owed == 0:
+        if owed <= 0:  # settled, or owing less than nothing: it takes no money
             return self._credit_only(line, item, f"{item.invoice_id} is already settled")
         take = min(owed, amount)
         rule = Rule.PARTIAL if amount < owed else Rule.EXACT_REFERENCE

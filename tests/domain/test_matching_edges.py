@@ -1,5 +1,6 @@
-"""Edges where the compiled engine and the per-line rules could part ways, and two where the
-per-line rules themselves are wrong (strict xfails until matching's rules change).
+"""Edges where the compiled engine and the per-line rules could part ways, and two where both
+were wrong: an invoice owing less than nothing took a negative share, and an invoice listed
+twice was paid as two.
 
 Strings whose hash, length and first 16 bytes are all equal (found by inverting the lookup's
 hash, so the table must read the bytes past 16 to tell them apart), many customers in many
@@ -9,7 +10,6 @@ where `match_lines` turns to the compiled rules, every line naming the same invo
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from cobranza.domain import matching_lookup as lookups
+from cobranza.domain.errors import OpenItemListedTwice
 from cobranza.domain.matching import (
     COMPILED_FROM,
     OpenItem,
@@ -135,30 +136,23 @@ def test_a_statement_at_the_compiled_size_naming_one_invoice_on_every_line() -> 
 # -- where the per-line rules themselves are wrong --------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="matching_rules._Matcher._single takes min(owed, paid) of an invoice owing less "
-    "than nothing: a negative allocation and a credit larger than the payment",
-)
 def test_a_reference_to_an_invoice_owing_less_than_nothing_allocates_nothing() -> None:
+    """It is settled: the whole payment is the customer's credit, never more than was paid."""
     items = [item_of(0, -30)]
     lines = [line_of(0, 100, reference="INV-0")]
     [result] = match_lines(lines, items, fast=False)
-    assert all(a.amount.is_positive() for a in result.allocations)
-    assert result.credit is not None and result.credit.minor <= 100
+    assert result.allocations == ()
+    assert result.credit is not None
     assert (result.outcome, result.credit.minor) == (Outcome.CREDITED, 100)
+    same(match_objects(lines, items), [result])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="matching_index._Index keeps an open item listed twice as two invoices: a payment "
-    "naming it is a grouped payment of both, and the invoice takes twice what it owes",
-)
-def test_an_open_item_listed_twice_never_takes_more_than_it_owes() -> None:
+def test_an_open_item_listed_twice_is_refused_by_both_engines() -> None:
+    """Paid as two invoices it would take twice what it owes: the caller is told, by name."""
     items = [item_of(0, 100), item_of(0, 100)]
     lines = [line_of(0, 200, reference="INV-0")]
-    taken: dict[tuple[str, str], int] = defaultdict(int)
-    for result in match_lines(lines, items, fast=False):
-        for a in result.allocations:
-            taken[(a.tenant, a.invoice_id)] += a.amount.minor
-    assert taken[("t", "INV-0")] <= 100
+    twice = r"invoice 'INV-0' \(workflow 'invoice-t-INV-0'\) is listed twice"
+    with pytest.raises(OpenItemListedTwice, match=twice):
+        match_lines(lines, items, fast=False)
+    with pytest.raises(OpenItemListedTwice, match=twice):
+        match_objects(lines, items)

@@ -382,7 +382,7 @@ def test_printed_creditor_references_are_read_alike(printed: str) -> None:
 
 
 def test_the_same_invoice_number_in_two_tenants() -> None:
-    items = [item_of(0, tenant="t"), item_of(0, tenant="u", customer_id="C1")]
+    items = [item_of(0, tenant="t"), item_of(1, tenant="u", invoice_id="INV-0")]
     lines = [line_of(0, reference="inv-0"), line_of(1, remittance="INV-0")]
     results = check(lines, items)
     assert results[0].outcome is Outcome.EXCEPTION
