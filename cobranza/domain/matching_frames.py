@@ -287,8 +287,9 @@ class _Groups:
         return found
 
     def by_due_date(self, items: pl.DataFrame, wanted: np.ndarray) -> np.ndarray:
-        """The positions of `items`, with the wanted groups' ranges in `_Index.by_due_date`'s
-        order (due date, then invoice id): the only groups a grouped-by-amount search opens."""
+        """The positions of `items`, with the wanted groups' ranges in the order of
+        `matching_index._Index.by_due_date` (due date, then invoice id): the only groups a
+        grouped-by-amount search opens."""
         order: np.ndarray = np.array(self.items, dtype=np.int64)
         if wanted.shape[0] == 0:
             return order

@@ -1,4 +1,4 @@
-"""The matching rules of `matching._Matcher`, compiled (numba) over integer columns.
+"""The matching rules of `matching_rules._Matcher`, compiled (numba) over integer columns.
 
 The same decisions, line by line in booking order, with every string already resolved by
 `matching_keys` to integers: which open items a line names (in the order the rules look

@@ -1,9 +1,9 @@
 """Statement lines' strings turned into the integers the compiled rules read.
 
-Booking order, the open items each line names (in the order `_Matcher.by_reference` looks
-them up), the customers a payer may be and each item's owner, each as `matching._Matcher`
-reads them. Strings are read as bytes by `matching_strings`, by row of the input; only
-integer arrays are put in booking order.
+Booking order, the open items each line names (in the order
+`matching_rules._Matcher.by_reference` looks them up), the customers a payer may be and each
+item's owner, each as `matching_rules._Matcher` reads them. Strings are read as bytes by
+`matching_strings`, by row of the input; only integer arrays are put in booking order.
 """
 
 from __future__ import annotations
@@ -160,9 +160,9 @@ class Hits(NamedTuple):
 
 
 def reference_hits(line: LineKeys, active: np.ndarray, at: np.ndarray, item: ItemKeys) -> Hits:
-    """What `_Matcher.by_reference` finds for each active row: the items its structured
-    reference names, else those its other references then its remittance tokens name, each
-    in input order of the items."""
+    """What `matching_rules._Matcher.by_reference` finds for each active row: the items its
+    structured reference names, else those its other references then its remittance tokens
+    name, each in input order of the items."""
     n = active.shape[0]
     refs = line.reference
     row, j = item.lookup.find(refs._replace(valid=refs.valid & active))
@@ -199,8 +199,8 @@ class Payers(NamedTuple):
 def payers_of(
     lines: pl.DataFrame, unnamed: np.ndarray, known: Printed, item_owner: np.ndarray
 ) -> Payers:
-    """Who each unnamed row may be from, as `_Index.payers` finds it: by account when that
-    finds anyone, otherwise by name."""
+    """Who each unnamed row may be from, as `matching_index._Index.payers` finds it: by
+    account when that finds anyone, otherwise by name."""
     owners = max(int(item_owner.max()) + 1, 1) if item_owner.shape[0] else 1
     accounts = strings.of_series(lines.get_column("counterparty_account"))
     row, owner = _payers(

@@ -227,12 +227,12 @@ def _normalised(
 
 
 def references(strings: Strings) -> Strings:
-    """Each string as `matching.normalise_reference` gives it."""
+    """Each string as `matching_text.normalise_reference` gives it."""
     return _normalised(strings, _REFERENCE, _REFERENCE_CHARS, normalise_reference)
 
 
 def names(strings: Strings) -> Strings:
-    """Each string as `matching.normalise_name` gives it."""
+    """Each string as `matching_text.normalise_name` gives it."""
     return _normalised(strings, _NAME, _NAME_CHARS, normalise_name)
 
 
@@ -306,7 +306,7 @@ def _left_to_python(upper: Any, ends: Any, valid: Any, widening: Any) -> Any:
 
 @njit(cache=True, nogil=True)
 def _tokens(data: Any, ends: Any, valid: Any) -> tuple[Any, Any, Any, Any, Any]:
-    """`matching._TOKEN.findall` over each string upper-cased (ASCII letters; other bytes
+    """`matching_text._TOKEN.findall` over each string upper-cased (ASCII letters; other bytes
     only end tokens): (bytes, ends, row, order within its row) of every token, and the rows
     left to Python."""
     n = ends.shape[0] - 1
@@ -349,7 +349,7 @@ def _tokens(data: Any, ends: Any, valid: Any) -> tuple[Any, Any, Any, Any, Any]:
 
 
 def tokens(strings: Strings) -> tuple[Strings, np.ndarray, np.ndarray]:
-    """`matching.remittance_tokens` of each string: (tokens, row of each, order in its row),
+    """`matching_text.remittance_tokens` of each string: (tokens, row of each, order in its row),
     ordered by row except for the rows Python read, which come last."""
     data, ends, row, order, odd = _tokens(strings.data, strings.ends, strings.valid)
     found = Strings(data, ends, np.ones(row.shape[0], dtype=np.bool_))
