@@ -11,11 +11,10 @@ from sqlalchemy import inspect
 
 from cobranza.starter.console import stdout_console
 from cobranza.starter.money_in_cli import DatabaseUrl
-from cobranza.starter.store_snapshot import no_store_there, store_label
+from cobranza.starter.store_snapshot import no_store_there, read_only_store, store_label
 from cobranza.store.report_model import CollectionReport
 from cobranza.store.report_request import ReportRequestError, parse_as_of, report_for
 from cobranza.store.report_views import print_report, write_report_html, write_report_json
-from cobranza.store.store import Store
 from cobranza.store.tables import InvoiceRow
 
 
@@ -60,27 +59,27 @@ def _now() -> datetime:
 
 
 def _read_report(database_url: str | None, as_of: datetime, tenant: str | None) -> CollectionReport:
-    """The report from the store at database_url; exits 1 naming the store when there is none."""
+    """The report from the store at database_url; exits 1 naming the store when there is none.
+
+    Read through read_only_store, as reconcile --dry-run: a read-only role on a server database
+    is enough, and a SQLite file is left as it was.
+    """
     missing = no_store_there(database_url)
     if missing is not None:
         typer.echo(f"{missing}: no report", err=True)
         raise typer.Exit(1)
-    store = Store.from_url(database_url)
-    try:
-        if not inspect(store.engine).has_table(InvoiceRow.__tablename__):
-            # An empty server database is no store either: say so rather than make one.
+    with read_only_store(database_url) as store:
+        # get_table_names, not has_table: the temporary stand-ins a server database gets for
+        # missing tables are not in it, so an empty server database is still no store.
+        if store is None or InvoiceRow.__tablename__ not in inspect(store.engine).get_table_names():
             label = store_label(database_url)
             typer.echo(f"store: {label} holds no cobranza store: no report", err=True)
             raise typer.Exit(1)
-        # Brings a store written by an older version up to the columns the report reads, as
-        # `cobranza exceptions` and the worker do; on a current store it changes nothing.
-        store.create_all()
-        return report_for(store, as_of, tenant)
-    except ReportRequestError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
-    finally:
-        store.dispose()
+        try:
+            return report_for(store, as_of, tenant)
+        except ReportRequestError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -82,6 +83,28 @@ def test_default_as_of_is_now_in_utc(url: str, tmp_path: Path) -> None:
     as_of = datetime.fromisoformat(json.loads(target.read_text())["as_of"])
     assert as_of.utcoffset() == timedelta(0)
     assert before <= as_of <= datetime.now(UTC) + timedelta(seconds=1)
+
+
+def test_the_store_file_is_left_byte_identical(url: str, tmp_path: Path) -> None:
+    """The report reads through a copy: not even the money-in tables it reads get created."""
+    store_file = tmp_path / "store.db"
+    before = store_file.read_bytes()
+
+    result = run("--database-url", url, "--as-of", AS_OF.isoformat())
+
+    assert result.exit_code == 0, result.output
+    assert store_file.read_bytes() == before
+
+
+def test_an_empty_database_is_refused_and_left_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+
+    result = run("--database-url", f"sqlite:///{empty}")
+
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "holds no cobranza store: no report" in result.stderr
+    assert empty.read_bytes() == b""
 
 
 def test_a_tenant_the_store_does_not_know_is_refused_naming_those_it_has(url: str) -> None:
