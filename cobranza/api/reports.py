@@ -8,14 +8,18 @@ Answers 200 with the report; 422 {"error", "field"} for an `as_of` without a UTC
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from cobranza.api.support_auth import support_guard
-from cobranza.store.report_request import ReportRequestError, parse_as_of, report_for
+from cobranza.store.report_request import (
+    ReportRequestError,
+    default_as_of,
+    parse_as_of,
+    report_for,
+)
 from cobranza.store.store import Store
 
 
@@ -33,7 +37,7 @@ def reports_router(store: Store, support_token: str | None) -> APIRouter:
     ) -> Any:
         """Aging, DSO, outcomes, recovery and money in; amounts as decimal strings per currency."""
         try:
-            instant = parse_as_of(as_of, datetime.now(UTC), field="as_of")
+            instant = parse_as_of(as_of, default_as_of(), field="as_of")
             built = await asyncio.to_thread(report_for, store, instant, tenant, "tenant")
         except ReportRequestError as exc:
             return JSONResponse({"error": exc.reason, "field": exc.field}, status_code=422)

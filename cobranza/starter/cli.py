@@ -6,7 +6,6 @@ import asyncio
 import json
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +36,7 @@ from cobranza.starter.stack import STATE_DIR, local_stack
 from cobranza.starter.subscription_cli import register as register_subscription_commands
 from cobranza.starter.temporal_connect import TemporalUnreachable, connect_named
 from cobranza.starter.up_cli import register as register_up_command
+from cobranza.store.report_request import whole_second_after
 from cobranza.store.report_views import print_report, write_report_html, write_report_json
 from cobranza.store.reports import build_report
 from cobranza.store.store import Store
@@ -227,7 +227,7 @@ async def _simulate(
             run = await simulator.run(sim)
         if is_dataset:
             # Up to the next whole second: the virtual clocks end a few microseconds apart.
-            as_of = _whole_second_after(max(r.view.as_of for r in run.invoices))
+            as_of = whole_second_after(max(r.view.as_of for r in run.invoices))
             tenant = sim.invoices[0].tenant
             report = build_report(stack.store, as_of=as_of, tenant=tenant)
             print_report(report, out)
@@ -244,10 +244,6 @@ async def _simulate(
                 write_report_html(report, report_html)
                 out.print(f"wrote {report_html}")
         return run
-
-
-def _whole_second_after(at: datetime) -> datetime:
-    return at if not at.microsecond else at.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def scenario_output(run: SimulationRun) -> dict[str, object]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +13,12 @@ from cobranza.starter.console import stdout_console
 from cobranza.starter.money_in_cli import DatabaseUrl
 from cobranza.starter.store_snapshot import no_store_there, read_only_store, store_label
 from cobranza.store.report_model import CollectionReport
-from cobranza.store.report_request import ReportRequestError, parse_as_of, report_for
+from cobranza.store.report_request import (
+    ReportRequestError,
+    default_as_of,
+    parse_as_of,
+    report_for,
+)
 from cobranza.store.report_views import print_report, write_report_html, write_report_json
 from cobranza.store.tables import InvoiceRow
 
@@ -36,7 +41,7 @@ def report(
 ) -> None:
     """Aging, DSO, outcomes, recovery and money in, read from the store; writes nothing to it."""
     try:
-        instant = parse_as_of(as_of, _now())
+        instant = parse_as_of(as_of, default_as_of())
     except ReportRequestError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -50,12 +55,6 @@ def report(
     if report_html:
         write_report_html(built, report_html)
         out.print(f"wrote {report_html}")
-
-
-def _now() -> datetime:
-    """Now in UTC, up to the next whole second so that what was recorded this second counts."""
-    now = datetime.now(UTC)
-    return now if not now.microsecond else now.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def _read_report(database_url: str | None, as_of: datetime, tenant: str | None) -> CollectionReport:

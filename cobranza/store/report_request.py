@@ -3,7 +3,7 @@ the `cobranza report` command and `GET /reports`."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 
@@ -22,6 +22,17 @@ class ReportRequestError(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+def whole_second_after(at: datetime) -> datetime:
+    """at, or the next whole second when it has a fraction: what was recorded that second counts."""
+    return at if not at.microsecond else at.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def default_as_of() -> datetime:
+    """The instant a report speaks for when none is asked: now in UTC, up to the next whole
+    second, the same for `cobranza report` and `GET /reports`."""
+    return whole_second_after(datetime.now(UTC))
 
 
 def parse_as_of(text: str | None, now: datetime, field: str = "--as-of") -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -42,6 +43,18 @@ async def test_the_report_with_money_in_as_json(http: httpx.AsyncClient) -> None
     assert data["tenant"] == "acme" and data["amount_invoiced"] == {"MXN": "350.00"}
     assert data["money_in"]["matched_by_rule"]["exact_reference"]["amount"] == {"MXN": "100.00"}
     assert data["money_in"]["unmatched"]["MXN"]["amount"] == "40.00"
+
+
+async def test_the_default_as_of_is_a_whole_second_as_in_cobranza_report(
+    http: httpx.AsyncClient,
+) -> None:
+    before = datetime.now(UTC)
+
+    answer = await http.get("/reports")
+
+    assert answer.status_code == 200, answer.text
+    as_of = datetime.fromisoformat(answer.json()["as_of"])
+    assert as_of.microsecond == 0 and before <= as_of <= datetime.now(UTC) + timedelta(seconds=1)
 
 
 async def test_without_the_token_nothing_is_shown(http: httpx.AsyncClient) -> None:

@@ -81,7 +81,7 @@ def test_default_as_of_is_now_in_utc(url: str, tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     as_of = datetime.fromisoformat(json.loads(target.read_text())["as_of"])
-    assert as_of.utcoffset() == timedelta(0)
+    assert as_of.utcoffset() == timedelta(0) and as_of.microsecond == 0
     assert before <= as_of <= datetime.now(UTC) + timedelta(seconds=1)
 
 
