@@ -37,7 +37,7 @@ from cobranza.starter.subscription_cli import register as register_subscription_
 from cobranza.starter.temporal_connect import TemporalUnreachable, connect_named
 from cobranza.starter.up_cli import register as register_up_command
 from cobranza.store.report_request import whole_second_after
-from cobranza.store.report_views import print_report, write_report_html, write_report_json
+from cobranza.store.report_views import emit_report
 from cobranza.store.reports import build_report
 from cobranza.store.store import Store
 from cobranza.worker import TASK_QUEUE, Endpoints, run_worker
@@ -230,19 +230,13 @@ async def _simulate(
             as_of = whole_second_after(max(r.view.as_of for r in run.invoices))
             tenant = sim.invoices[0].tenant
             report = build_report(stack.store, as_of=as_of, tenant=tenant)
-            print_report(report, out)
             reused = sum(1 for r in run.invoices if r.already_done)
-            out.print(
+            note = (
                 f"{len(run.invoices)} invoices in {run.elapsed_seconds:.1f} s "
                 f"({run.invoices_per_second:.1f} invoices/s); "
                 f"{reused} already collected by an earlier run"
             )
-            if report_json:
-                write_report_json(report, report_json)
-                out.print(f"wrote {report_json}")
-            if report_html:
-                write_report_html(report, report_html)
-                out.print(f"wrote {report_html}")
+            emit_report(report, out, report_json, report_html, note=note)
         return run
 
 

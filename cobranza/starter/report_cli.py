@@ -19,7 +19,7 @@ from cobranza.store.report_request import (
     parse_as_of,
     report_for,
 )
-from cobranza.store.report_views import print_report, write_report_html, write_report_json
+from cobranza.store.report_views import emit_report
 from cobranza.store.tables import InvoiceRow
 
 
@@ -46,15 +46,8 @@ def report(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     built = _read_report(database_url, instant, tenant)
-    out = stdout_console()
-    print_report(built, out)
-    out.print(f"store: {store_label(database_url)}")
-    if report_json:
-        write_report_json(built, report_json)
-        out.print(f"wrote {report_json}")
-    if report_html:
-        write_report_html(built, report_html)
-        out.print(f"wrote {report_html}")
+    note = f"store: {store_label(database_url)}"
+    emit_report(built, stdout_console(), report_json, report_html, note=note)
 
 
 def _read_report(database_url: str | None, as_of: datetime, tenant: str | None) -> CollectionReport:

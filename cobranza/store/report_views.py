@@ -127,6 +127,27 @@ def write_report_json(report: CollectionReport, path: Path | str) -> Path:
     return target
 
 
+def emit_report(
+    report: CollectionReport,
+    console: Console,
+    json_path: Path | None = None,
+    html_path: Path | None = None,
+    *,
+    note: str | None = None,
+) -> None:
+    """The report as tables on the console, then the note (where its figures came from), then
+    written as JSON and HTML to those paths given, each write confirmed by a line."""
+    print_report(report, console)
+    if note is not None:
+        console.print(note)
+    if json_path:
+        write_report_json(report, json_path)
+        console.print(f"wrote {json_path}")
+    if html_path:
+        write_report_html(report, html_path)
+        console.print(f"wrote {html_path}")
+
+
 def print_report(report: CollectionReport, console: Console) -> None:
     """The report as rich tables, one per question finance asks."""
     scope = f" · tenant {report.tenant}" if report.tenant else " · all tenants"
