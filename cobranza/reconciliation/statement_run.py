@@ -10,7 +10,8 @@ from temporalio.client import Client
 
 from cobranza.domain.matching import LineMatch, Outcome, match_lines
 from cobranza.domain.money import withdrawn_currencies
-from cobranza.domain.statements import Direction, Statement
+from cobranza.domain.statements import Direction, Statement, StatementLine
+from cobranza.integrations.bank_files.assembly import first_scheme_base
 from cobranza.integrations.http_clients import HttpCrm
 from cobranza.reconciliation.exception_resolution import post_matches
 from cobranza.reconciliation.exception_tasks import open_exception_tasks, without_task
@@ -39,17 +40,51 @@ def reconcile_statement(
 ) -> Reconciliation:
     """Match the lines not imported before; unless dry_run, record entries, matches, exceptions."""
     known = money_in.known_entries(store, [ln.entry_id for ln in statement.lines])
+    known |= _imported_under_first_ids(
+        store, [ln for ln in statement.lines if ln.entry_id not in known]
+    )
     fresh = [ln for ln in statement.lines if ln.entry_id not in known]
     results = in_withdrawn_currencies(match_lines(fresh, money_in.open_items(store, tenant)))
+    matches = money_in.matches_of(store, [row.entry_id for row in known.values()])
     run = Reconciliation(
         statement=statement,
         results=results,
         known=known,
-        known_matches=money_in.matches_of(store, list(known)),
+        known_matches={line: matches.get(row.entry_id, []) for line, row in known.items()},
     )
     if not dry_run:
         run.imported = money_in.record_import(store, results, datetime.now(UTC))
     return run
+
+
+def _imported_under_first_ids(
+    store: Store, lines: list[StatementLine]
+) -> dict[str, StatementEntryRow]:
+    """Lines a store holds under the first scheme's ids (entries without a bank reference),
+    by the line's own id. Those ids left the payer out, so a stored entry counts only for a
+    line that also names the same payer and text, and each for one line, lowest `#n` first."""
+    bases = {ln.entry_id: base for ln in lines if (base := first_scheme_base(ln)) is not None}
+    if not bases:
+        return {}
+    pool: dict[tuple[str, str | None, str], list[StatementEntryRow]] = {}
+    stored = money_in.entries_booked(
+        store, {ln.account for ln in lines}, {ln.booked_on for ln in lines}
+    )
+    for row in sorted(stored, key=lambda r: _occurrence(r.entry_id)):
+        base = row.entry_id.split("#")[0]
+        pool.setdefault((base, row.counterparty_name, row.remittance), []).append(row)
+    found: dict[str, StatementEntryRow] = {}
+    for ln in lines:
+        base = bases.get(ln.entry_id)
+        same = pool.get((base, ln.counterparty_name, ln.remittance)) if base else None
+        if same:
+            found[ln.entry_id] = same.pop(0)
+    return found
+
+
+def _occurrence(entry_id: str) -> int:
+    _, _, n = entry_id.partition("#")
+    return int(n) if n.isdigit() else 1
 
 
 def against_nothing(statement: Statement) -> Reconciliation:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, update
@@ -51,6 +51,26 @@ def known_entries(store: Store, entry_ids: Sequence[str]) -> dict[str, Statement
         chunk = ids[start : start + 500]
         for row in _all(store, StatementEntryRow, StatementEntryRow.entry_id.in_(chunk)):  # type: ignore[attr-defined]
             found[row.entry_id] = row
+    return found
+
+
+def entries_booked(
+    store: Store, accounts: Collection[str], days: Collection[date]
+) -> list[StatementEntryRow]:
+    """The stored entries of these accounts booked on these days."""
+    ensure_money_in_tables(store)
+    wanted = sorted(days)
+    found: list[StatementEntryRow] = []
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.extend(
+            _all(
+                store,
+                StatementEntryRow,
+                StatementEntryRow.booked_on.in_(chunk),  # type: ignore[attr-defined]
+                StatementEntryRow.account.in_(sorted(accounts)),  # type: ignore[attr-defined]
+            )
+        )
     return found
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -60,7 +61,7 @@ class StatementBuilder:
     """Accumulates entries of one file; `build` returns the Statement only once all is read.
 
     Entry ids: `<family>:<account>:<bank reference>` when the bank gives its own entry
-    reference, otherwise `<family>:<account>:h<hash>` over everything the entry says (booking
+    reference, otherwise `<family>:<account>:c<hash>` over everything the entry says (booking
     date, amount, direction, references, remittance, payer's name and account) and its
     occurrence index among entries that say the same, so re-reading the same file or an
     overlapping statement of the same account finds the same id, and two payers' transfers of
@@ -133,7 +134,8 @@ class StatementBuilder:
             key = f"{self.family}:{account}:{bank_ref.strip()}"
         else:
             material = "\x1f".join((account, *says)).encode()
-            key = f"{self.family}:{account}:h{hashlib.sha256(material).hexdigest()[:20]}"
+            # "c" for content; ids of the earlier scheme begin with "h" (first_scheme_base).
+            key = f"{self.family}:{account}:c{hashlib.sha256(material).hexdigest()[:20]}"
         self._seen[key] += 1
         occurrence = self._seen[key]
         return key if occurrence == 1 else f"{key}#{occurrence}"
@@ -168,6 +170,29 @@ class StatementBuilder:
             lines=tuple(self.lines),
             controls=dict(self.controls),
         )
+
+
+_CONTENT_ID = re.compile(r":c[0-9a-f]{20}(?:#[0-9]+)?$")
+
+
+def first_scheme_base(line: StatementLine) -> str | None:
+    """The id the first scheme gave an entry without a bank reference, less its occurrence
+    suffix (`#2`...): a hash of account, date, amount, direction and reference alone, so it
+    did not tell two payers' same-amount transfers apart. Stores written before the payer
+    was hashed hold such ids; None for an entry whose id is the bank's reference."""
+    if not _CONTENT_ID.search(line.entry_id):
+        return None
+    family_and_account = line.entry_id[: line.entry_id.rindex(":")]
+    material = "|".join(
+        [
+            line.account,
+            line.booked_on.isoformat(),
+            str(line.amount),
+            line.direction.value,
+            line.reference or "",
+        ]
+    )
+    return f"{family_and_account}:h{hashlib.sha256(material.encode()).hexdigest()[:20]}"
 
 
 def read_text(path: Path, encodings: tuple[str, ...] = ("utf-8", "cp1252")) -> str:
