@@ -46,13 +46,11 @@ from cobranza.domain.matching_model import (
     LineMatch,
     OpenItem,
     Outcome,
-    Owner,
     Rule,
     several_payers,
 )
 from cobranza.domain.matching_rules import _Matcher, subsets_summing_to
 from cobranza.domain.matching_text import (
-    is_creditor_reference,
     normalise_name,
     normalise_reference,
     remittance_tokens,
@@ -79,10 +77,8 @@ __all__ = [
     "LineMatch",
     "OpenItem",
     "Outcome",
-    "Owner",
     "Rule",
     "fits_compiled",
-    "is_creditor_reference",
     "match_lines",
     "normalise_name",
     "normalise_reference",
