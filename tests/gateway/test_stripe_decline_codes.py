@@ -54,12 +54,15 @@ def test_no_stripe_code_falls_to_the_default_unless_meant_to() -> None:
     )
 
 
-def test_codes_meant_for_the_default_are_not_mapped_and_get_it() -> None:
+def test_a_code_no_table_lists_gets_the_files_default_soft() -> None:
     rules = load_retry_rules()
-    for code in MEANT_FOR_THE_DEFAULT:
-        assert rules.rule(CodeSource.GATEWAY, code) is None, f"{code} is mapped after all"
-        category = classify(Decline(card_id="card-1", code=code), rules).category
-        assert category is rules.unknown_code
+    made_up = "cobranza_made_up_code"
+    assert rules.rule(CodeSource.GATEWAY, made_up) is None
+
+    classified = classify(Decline(card_id="card-1", code=made_up), rules)
+
+    assert classified.category is rules.unknown_code is DeclineCategory.SOFT
+    assert classified.matched == ()
 
 
 def test_every_mapped_gateway_code_is_a_stripe_code_or_a_known_other() -> None:
