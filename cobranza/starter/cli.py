@@ -24,7 +24,12 @@ from cobranza.starter.compliance_cli import compliance_app
 from cobranza.starter.console import stdout_console
 from cobranza.starter.dataset import load_ibm_csv
 from cobranza.starter.payers_cli import register as register_payer_commands
-from cobranza.starter.policy_catalog import SEGMENTS_FILE, read_policy_file, segment_chooser
+from cobranza.starter.policy_catalog import (
+    SEGMENTS_FILE,
+    STANDARD_POLICY,
+    read_policy_file,
+    segment_chooser,
+)
 from cobranza.starter.reconcile import register as register_reconcile_commands
 from cobranza.starter.report_cli import register as register_report_command
 from cobranza.starter.scenario import load_scenario
@@ -58,7 +63,8 @@ register_up_command(app)
 err = Console(stderr=True)
 out = stdout_console()
 
-DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "policies" / "standard.yaml"
+# The name tests, replays and benches import the standard policy by.
+DEFAULT_POLICY = STANDARD_POLICY
 
 
 def read_policy(path: Path) -> Policy:

@@ -17,6 +17,8 @@ from cobranza.integrations.messages import has_template
 
 POLICIES_DIR = Path(__file__).resolve().parent.parent / "policies"
 SEGMENTS_FILE = POLICIES_DIR / "segments.yaml"
+# The ladder a command runs when it is given no policy file.
+STANDARD_POLICY = POLICIES_DIR / "standard.yaml"
 
 
 def policy_catalog(folder: Path = POLICIES_DIR) -> dict[str, Policy]:

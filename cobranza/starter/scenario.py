@@ -49,6 +49,7 @@ from cobranza.domain.invoice import Customer, Invoice, InvoiceStatus
 from cobranza.domain.money import Money
 from cobranza.domain.policy import Policy
 from cobranza.starter.input_errors import InputError
+from cobranza.starter.policy_catalog import STANDARD_POLICY
 from cobranza.starter.simulation_input import (
     PAYLOAD_TYPES,
     EventKind,
@@ -58,8 +59,6 @@ from cobranza.starter.simulation_input import (
 from cobranza.starter.yaml_source import Loc, YamlSource
 
 T = TypeVar("T")
-
-STANDARD_POLICY = Path(__file__).resolve().parent.parent / "policies" / "standard.yaml"
 
 TOP_LEVEL = frozenset(
     {"name", "description", "tenant", "policy", "policy_file", "customers", "invoices"}

@@ -11,12 +11,11 @@ from typing import Annotated, Any
 import typer
 
 from cobranza.domain.billing import SubscriptionInput
-from cobranza.starter.policy_catalog import read_policy_file
+from cobranza.starter.policy_catalog import STANDARD_POLICY, read_policy_file
 from cobranza.starter.shutdown import Stopped, until_signalled
 from cobranza.starter.stack import local_stack
 from cobranza.starter.subscription_sim import MonthsRun, demo_subscription, simulate_months
 
-DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "policies" / "standard.yaml"
 subscription_app = typer.Typer(no_args_is_help=True, help="Recurring billing.")
 
 
@@ -32,7 +31,7 @@ def simulate(
         int | None, typer.Option(help="the period paid only after the service was suspended")
     ] = 14,
     suspend_at_level: Annotated[int, typer.Option(help="dunning level that suspends")] = 1,
-    policy: Annotated[Path, typer.Option(help="dunning policy of every invoice")] = DEFAULT_POLICY,
+    policy: Annotated[Path, typer.Option(help="dunning policy of every invoice")] = STANDARD_POLICY,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Bill a monthly subscription (anchored on the 31st) on an in-memory dev server and sandbox."""

@@ -12,12 +12,10 @@ from rich.console import Console
 
 from cobranza.starter.console import stdout_console
 from cobranza.starter.dataset import load_ibm_csv
-from cobranza.starter.policy_catalog import POLICIES_DIR, read_policy_file, segment_chooser
+from cobranza.starter.policy_catalog import STANDARD_POLICY, read_policy_file, segment_chooser
 from cobranza.starter.shutdown import Stopped, until_signalled
 from cobranza.starter.simulate import Simulator
 from cobranza.starter.stack import Stack, local_stack
-
-STANDARD_POLICY = POLICIES_DIR / "standard.yaml"
 
 
 @dataclass(frozen=True)

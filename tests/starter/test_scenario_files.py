@@ -10,7 +10,8 @@ import pytest
 from cobranza.domain.invoice import DisputeOutcome, DisputeResolution, InvoiceStatus, PromiseRequest
 from cobranza.domain.money import Money
 from cobranza.starter.input_errors import InputError
-from cobranza.starter.scenario import STANDARD_POLICY, load_expectations, load_scenario
+from cobranza.starter.policy_catalog import STANDARD_POLICY
+from cobranza.starter.scenario import load_expectations, load_scenario
 from cobranza.starter.simulation_input import EventKind
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
