@@ -107,6 +107,7 @@ def match_lines(
     tests/domain/test_matching_equivalence.py holds both to the same results on any input.
     """
     lines = list(lines)
+    _refuse_items_listed_twice(items)
     if fast and len(lines) >= COMPILED_FROM and fits_compiled(lines, items):
         from cobranza.domain.matching_objects import match_objects  # loaded only when needed
 
@@ -114,7 +115,6 @@ def match_lines(
             return match_objects(lines, items)
         except UnicodeEncodeError:
             pass  # text no frame can hold (a lone surrogate): the per-line rules read it
-    _refuse_items_listed_twice(items)
     # Only acyclic objects are made here; the cyclic collector would rescan every live line
     # and invoice again and again (a third of the time at 100,000 lines) for nothing.
     collecting = gc.isenabled()

@@ -20,7 +20,6 @@ import polars as pl
 
 from cobranza.domain import matching_kernel as kernel
 from cobranza.domain import matching_keys as keys
-from cobranza.domain.errors import OpenItemListedTwice
 from cobranza.domain.matching import (
     COMPILED_BOUND,
     CONFIDENCE,
@@ -132,7 +131,8 @@ class MatchedFrames:
 
 
 def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
-    """Match a frame of lines (LINE_SCHEMA) against a frame of open items (ITEM_SCHEMA)."""
+    """Match a frame of lines (LINE_SCHEMA) against a frame of open items (ITEM_SCHEMA), each
+    item's workflow once (`matching.match_lines` refuses an item listed twice)."""
     lines = lines.select(list(LINE_SCHEMA)).cast(LINE_SCHEMA)
     items = items.select(list(ITEM_SCHEMA)).cast(ITEM_SCHEMA)
     _check(lines, items)
@@ -228,9 +228,6 @@ def _check(lines: pl.DataFrame, items: pl.DataFrame) -> None:
         raise FrameError("lines.amount: amounts are positive (direction says which way)")
     if lines.height and lines.get_column("line").min() < 1:  # type: ignore[operator]
         raise FrameError("lines.line: line numbers count from 1, as StatementLine's do")
-    twice = items.select("workflow_id", "invoice_id").filter(pl.col("workflow_id").is_duplicated())
-    if twice.height:
-        raise OpenItemListedTwice(*twice.row(0))
     # Sums of amounts must fit int64, as `matching.fits_compiled` sums them: in floats first
     # (the check itself must not overflow), exactly in Python integers near the bound.
     owed = float(items.get_column("outstanding").cast(pl.Float64).abs().sum())
