@@ -111,9 +111,14 @@ def _char_map(fn: Callable[[str], str]) -> _CharMap:
     made = bytearray()
     for span in _MAPPED:
         for c in span:
-            out = fn(chr(c)).encode()
-            # _normalise writes at most twice the bytes it reads
-            assert len(out) <= 2 * len(chr(c).encode()), hex(c)
+            out, read = fn(chr(c)).encode(), len(chr(c).encode())
+            if len(out) > 2 * read:
+                # The compiled loop writes into a buffer twice the input's size, unchecked: a
+                # longer mapping would write past it, so refuse it here, even under python -O.
+                raise ValueError(
+                    f"{fn.__name__} maps U+{c:04X} to {len(out)} bytes, more than twice its "
+                    f"{read}: the compiled matching buffers have no room for that"
+                )
             first[c - 0x80], last[c - 0x80] = len(made), len(made) + len(out)
             made += out
     return _CharMap(first, last, np.frombuffer(bytes(made) or b"\0", dtype=np.uint8))

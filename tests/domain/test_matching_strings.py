@@ -910,3 +910,14 @@ def test_tuples_joined_and_split_back_keep_every_element() -> None:
     assert listed == [[], [""], ["", ""], ["a", "", "b"]]
     items.append(item_of(4, references=("x\x1fy",)))
     assert items_frame(items).get_column("references").to_list()[-1] == ["x\x1fy"]
+
+
+def test_a_mapping_longer_than_the_compiled_buffer_allows_is_refused() -> None:
+    """The compiled loop writes unchecked into twice the input's bytes; the table refuses a
+    normaliser that would need more, with or without python -O."""
+
+    def tripled(ch: str) -> str:
+        return ch * 3
+
+    with pytest.raises(ValueError, match=r"tripled maps U\+0080 to 6 bytes, more than twice its 2"):
+        text._char_map(tripled)
