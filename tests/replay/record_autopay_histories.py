@@ -10,10 +10,11 @@ method on file until one is added. Their histories guard the `autopay` patch and
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 from datetime import date, time, timedelta
 from pathlib import Path
+
+from history_files import save_history  # beside this script
 
 from cobranza.domain.autopay import AutopaySetup
 from cobranza.domain.charges import PaymentMethod, PaymentMethodAdded
@@ -90,11 +91,11 @@ async def main() -> None:
             )
             run = await simulator.run(sim)
             for inv_run in run.invoices:
-                handle = stack.env.client.get_workflow_handle(inv_run.invoice.workflow_id)
-                history = await handle.fetch_history()
-                target = HERE / "histories" / f"autopay-{inv_run.invoice.invoice_id}.json"
-                target.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
-                print(f"wrote {target.relative_to(HERE.parent.parent)} ({inv_run.view.status})")
+                issued = inv_run.invoice
+                await save_history(
+                    stack.env.client, issued.workflow_id, f"autopay-{issued.invoice_id}"
+                )
+                print(f"  {issued.invoice_id}: {inv_run.view.status}")
 
 
 if __name__ == "__main__":

@@ -10,11 +10,11 @@ and the reminders go on. The history guards that patch and the dunning that foll
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 from datetime import date, time, timedelta
 from pathlib import Path
 
+from history_files import save_history  # beside this script
 from record_autopay_histories import invoice  # the same invoice, beside this script
 
 from cobranza.domain.autopay import AutopaySetup
@@ -50,14 +50,14 @@ async def main() -> None:
             )
             run = await simulator.run(sim)
             for inv_run in run.invoices:
-                handle = stack.env.client.get_workflow_handle(inv_run.invoice.workflow_id)
-                history = await handle.fetch_history()
-                target = HERE / "histories" / f"autopay-{inv_run.invoice.invoice_id}.json"
-                target.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+                issued = inv_run.invoice
+                await save_history(
+                    stack.env.client, issued.workflow_id, f"autopay-{issued.invoice_id}"
+                )
                 events = [e.details.get("event") for e in inv_run.timeline]
                 print(
-                    f"wrote {target.relative_to(HERE.parent.parent)} ({inv_run.view.status}, "
-                    f"{events.count('charge_refused')} charge refused)"
+                    f"  {issued.invoice_id}: {inv_run.view.status}, "
+                    f"{events.count('charge_refused')} charge refused"
                 )
 
 

@@ -13,12 +13,12 @@ Tag `dedupe` was recorded with the patch (the redelivery changes nothing, a mark
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import tempfile
 from datetime import date, datetime, time
 from pathlib import Path
 
+from history_files import save_history  # beside this script
 from record_autopay_histories import ZONE, invoice  # the same invoice, beside this script
 
 from cobranza.domain.autopay import AutopaySetup
@@ -81,12 +81,12 @@ async def main(tag: str) -> None:
             )
             run = await simulator.run(sim)
             for inv_run in run.invoices:
-                handle = stack.env.client.get_workflow_handle(inv_run.invoice.workflow_id)
-                history = await handle.fetch_history()
-                target = HERE / "histories" / f"autopay-{inv_run.invoice.invoice_id}-{tag}.json"
-                target.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+                issued = inv_run.invoice
+                await save_history(
+                    stack.env.client, issued.workflow_id, f"autopay-{issued.invoice_id}-{tag}"
+                )
                 charges = [e for e in inv_run.timeline if "attempt" in e.details]
-                print(f"wrote {target.relative_to(HERE.parent.parent)} ({len(charges)} charges)")
+                print(f"  {issued.invoice_id}: {len(charges)} charges")
 
 
 if __name__ == "__main__":

@@ -25,13 +25,13 @@ proves new code still replays it (use workflow.patched() otherwise).
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
+from history_files import write_history  # beside this script
 from temporalio.client import WorkflowHistory
 
 from cobranza.domain.billing import (
@@ -57,15 +57,12 @@ from cobranza.workflows.contact_gate import gate_workflow_id
 from cobranza.workflows.subscription import RecurringBillingWorkflow
 
 HERE = Path(__file__).resolve().parent
-HISTORIES = HERE / "histories"
 SCENARIOS = HERE.parent / "scenarios"
 AGENT = {"actor": "agent-7", "reason": "customer called"}
 
 
 def write(kind: str, name: str, history: WorkflowHistory) -> None:
-    target = HISTORIES / f"{kind}-{name}.json"
-    target.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
-    print(f"wrote {target.relative_to(HERE.parent.parent)} ({len(history.events)} events)")
+    write_history(history, f"{kind}-{name}")
 
 
 # ---- RecurringBillingWorkflow ----------------------------------------------------------------

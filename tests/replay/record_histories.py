@@ -9,9 +9,10 @@ replay test exists to prove that new code still replays it (use workflow.patched
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 from pathlib import Path
+
+from history_files import save_history  # beside this script
 
 from cobranza.starter.cli import DEFAULT_POLICY, read_policy
 from cobranza.starter.scenario import load_scenario
@@ -35,11 +36,10 @@ async def main() -> None:
                 simulator = Simulator(stack.env, stack.task_queue, policy, contact_gate=gated)
                 run = await simulator.run(sim)
                 for inv_run in run.invoices:
-                    handle = stack.env.client.get_workflow_handle(inv_run.invoice.workflow_id)
-                    history = await handle.fetch_history()
-                    target = HERE / "histories" / f"{name}-{inv_run.invoice.invoice_id}-{TAG}.json"
-                    target.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
-                    print(f"wrote {target.relative_to(HERE.parent.parent)}")
+                    issued = inv_run.invoice
+                    await save_history(
+                        stack.env.client, issued.workflow_id, f"{name}-{issued.invoice_id}-{TAG}"
+                    )
 
 
 if __name__ == "__main__":
