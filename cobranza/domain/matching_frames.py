@@ -141,7 +141,9 @@ def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
         # The items' strings are read in a second thread while this one reads the lines'
         # (the compiled loops and polars let go of the GIL): a statement uses both cores.
         item_side = beside.submit(keys.item_keys, items)
-        printed = beside.submit(lambda: keys.printed(items, item_side.result().owner))
+        printed = beside.submit(
+            lambda: keys.printed(items, item_side.result().owner, item_side.result().first_of_owner)
+        )
         booked = keys.booking(lines)
         active = booked.kind[booked.at] == kernel.ACTIVE  # by row
         line_side = keys.line_keys(lines)
@@ -430,15 +432,26 @@ def _worded(
     rows = pl.Series(booked.order[positions])
     amounts = lines.get_column("amount").gather(rows).to_list()
     currencies = lines.get_column("currency").gather(rows).to_list()
-    customer_of = owners.get_column("customer_id").to_list()
-    wanted = named[np.isin(named[:, 0], positions)]
+    worded = np.zeros(why.shape[0], dtype=np.bool_)
+    worded[positions] = True
+    wanted = named[worded[named[:, 0]]]
     invoice_of = items.get_column("invoice_id").gather(wanted[:, 1]).to_list()
     currency_of = items.get_column("currency").gather(wanted[:, 1]).to_list()
     invoices_named: dict[int, list[tuple[str, str]]] = {}
     for pos, invoice, cur in zip(wanted[:, 0].tolist(), invoice_of, currency_of, strict=True):
         invoices_named.setdefault(pos, []).append((invoice, cur))
     payer_pos = booked.at[payers.row]
-    several = np.isin(payer_pos, positions)
+    several = worded[payer_pos]
+    # Only the customers these reasons name, by owner.
+    customers = np.unique(np.concatenate([owner[positions], payers.owner[several]]))
+    customers = customers[customers >= 0]
+    customer_of = dict(
+        zip(
+            customers.tolist(),
+            owners.get_column("customer_id").gather(customers).to_list(),
+            strict=True,
+        )
+    )
     payer_names: dict[int, list[str]] = {}
     for pos, who in zip(payer_pos[several].tolist(), payers.owner[several].tolist(), strict=True):
         payer_names.setdefault(pos, []).append(customer_of[who])

@@ -17,7 +17,7 @@ import polars as pl
 
 from cobranza.domain import matching_kernel as kernel
 from cobranza.domain import matching_strings as strings
-from cobranza.domain.matching_lookup import Lookup, first_per_owner, groups
+from cobranza.domain.matching_lookup import Lookup, first_per_owner, groups, same_list_as
 from cobranza.domain.matching_strings import Strings
 
 _BOOKING = ["booked_on", "source", "line", "entry_id"]  # matching.BOOKING_ORDER
@@ -64,7 +64,8 @@ def booking(lines: pl.DataFrame) -> Booking:
 def _one_file_order(lines: pl.DataFrame) -> np.ndarray | None:
     """Booking order of lines from one file, sorted on integers; None when the lines come
     from several files or two share a day and a line (then every key decides)."""
-    if lines.get_column("source").n_unique() > 1:
+    source = lines.get_column("source")
+    if not (source == source[0]).all():  # (no nulls: match_frames refused them)
         return None
     day = lines.get_column("booked_on").cast(pl.Int64).to_numpy()
     line = lines.get_column("line").to_numpy()
@@ -112,19 +113,34 @@ class Printed(NamedTuple):
     name_owner: np.ndarray
 
 
-def printed(items: pl.DataFrame, owner: np.ndarray) -> Printed:
+def printed(items: pl.DataFrame, owner: np.ndarray, first_of_owner: np.ndarray) -> Printed:
     """The accounts and names on the items, normalised as the rules compare them."""
-    accounts, account_item = strings.of_lists(items.get_column("customer_accounts"))[:2]
-    names, name_item = strings.of_lists(items.get_column("customer_names"))[:2]
+    accounts, account_owner = _printed(items.get_column("customer_accounts"), owner, first_of_owner)
+    names, name_owner = _printed(items.get_column("customer_names"), owner, first_of_owner)
     accounts, names = strings.references(accounts), strings.names(names)
-    account_keep = first_per_owner(accounts, owner[account_item])
-    name_keep = first_per_owner(names, owner[name_item])
+    account_keep = first_per_owner(accounts, account_owner)
+    name_keep = first_per_owner(names, name_owner)
     return Printed(
         strings.take(accounts, account_keep),
-        owner[account_item[account_keep]],
+        account_owner[account_keep],
         strings.take(names, name_keep),
-        owner[name_item[name_keep]],
+        name_owner[name_keep],
     )
+
+
+def _printed(
+    column: pl.Series, owner: np.ndarray, first_of_owner: np.ndarray
+) -> tuple[Strings, np.ndarray]:
+    """Every string of a List(String) column, with the owner of the item it came from, less
+    those of lists equal to their owner's first item's (a customer prints the same names on
+    each of its invoices): each of those comes after the same string of the same owner, so
+    keeping each (owner, string) where first found drops it anyway."""
+    found, item = strings.of_lists(column)[:2]
+    repeated = same_list_as(found, item, column.len(), first_of_owner[owner])
+    kept = np.flatnonzero(~repeated[item])
+    if kept.shape[0] == item.shape[0]:
+        return found, owner[item]
+    return strings.take(found, kept), owner[item[kept]]
 
 
 class LineKeys(NamedTuple):
@@ -202,20 +218,19 @@ def payers_of(
     """Who each unnamed row may be from, as `matching_index._Index.payers` finds it: by
     account when that finds anyone, otherwise by name."""
     owners = max(int(item_owner.max()) + 1, 1) if item_owner.shape[0] else 1
-    accounts = strings.of_series(lines.get_column("counterparty_account"))
+    asked = np.flatnonzero(unnamed)  # only these rows' strings are read
     row, owner = _payers(
-        accounts,
-        accounts.valid & (np.diff(accounts.ends) > 0) & unnamed,
+        lines.get_column("counterparty_account"),
+        asked,
         known.accounts,
         known.account_owner,
         strings.references,
     )
     by_account = np.zeros(lines.height, dtype=np.bool_)
     by_account[row] = True
-    names = strings.of_series(lines.get_column("counterparty_name"))
     name_row, name_owner = _payers(
-        names,
-        names.valid & (np.diff(names.ends) > 0) & unnamed & ~by_account,
+        lines.get_column("counterparty_name"),
+        asked[~by_account[asked]],
         known.names,
         known.name_owner,
         strings.names,
@@ -227,18 +242,24 @@ def payers_of(
 
 
 def _payers(
-    given: Strings,
-    wanted: np.ndarray,
+    column: pl.Series,
+    asked: np.ndarray,
     known: Strings,
     known_owner: np.ndarray,
     normalise: Callable[[Strings], Strings],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(row, owner) for every wanted row whose string, normalised, is one an owner prints."""
-    rows = np.flatnonzero(wanted)
+    """(row, owner) for every asked row whose string, not empty, is, normalised, one an owner
+    prints."""
+    if asked.shape[0] == 0:
+        return asked, asked
+    given = strings.of_series(column.gather(asked))
+    rows = asked[given.valid & (np.diff(given.ends) > 0)]
     if rows.shape[0] == 0:
         return rows, rows
+    if rows.shape[0] < asked.shape[0]:
+        given = strings.take(given, np.flatnonzero(given.valid & (np.diff(given.ends) > 0)))
     # Few lines need a payer: look the items' many strings up among theirs.
-    j, k = Lookup(normalise(strings.take(given, rows)), empty=True).find(known)
+    j, k = Lookup(normalise(given), empty=True).find(known)
     return rows[k], known_owner[j]
 
 
@@ -251,15 +272,43 @@ def owners_of(items: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def codes(*columns: pl.Series) -> tuple[np.ndarray, ...]:
     """Each column's strings (currencies: a few values) as integers, equal strings equal
     across columns."""
+    found = _few_values(columns)
+    if found is not None:
+        return found
     values = pl.concat([c.unique() for c in columns]).unique().sort().to_list()
     if len(values) > _COMPARED_ONE_BY_ONE:
         group, _ = groups(pl.DataFrame({"code": pl.concat(columns)}))
         bounds = np.cumsum([0, *(c.len() for c in columns)])
         return tuple(group[a:b] for a, b in itertools.pairwise(bounds))
-    found = []
+    codes = []
     for column in columns:
         code = np.zeros(column.len(), dtype=np.int64)
         for k, value in enumerate(values[1:], start=1):
             code[(column == value).to_numpy()] = k
-        found.append(code)
+        codes.append(code)
+    return tuple(codes)
+
+
+def _few_values(columns: tuple[pl.Series, ...]) -> tuple[np.ndarray, ...] | None:
+    """`codes` of columns without nulls holding few values, found by comparing each column
+    with one value after another (no hashing of every string); None when there are nulls or
+    more than a few values."""
+    if any(c.null_count() for c in columns):
+        return None
+    equal: dict[str, list[np.ndarray]] = {}  # each value: where each column holds it
+    for c, column in enumerate(columns):
+        left = np.ones(column.len(), dtype=np.bool_)
+        while left.any():
+            value = column[int(np.argmax(left))]
+            if value not in equal:
+                if len(equal) == _COMPARED_ONE_BY_ONE:
+                    return None
+                equal[value] = [np.zeros(other.len(), dtype=np.bool_) for other in columns]
+            where = (column == value).to_numpy()
+            equal[value][c] = where
+            left &= ~where
+    found = [np.zeros(column.len(), dtype=np.int64) for column in columns]
+    for k, value in enumerate(sorted(equal)):
+        for c in range(len(columns)):
+            found[c][equal[value][c]] = k
     return tuple(found)

@@ -143,21 +143,36 @@ def _find(
     ends: Any,
     usable: Any,
 ) -> tuple[Any, Any]:
-    """(i, j) for every usable probe i equal, byte for byte, to key j: i ascending, then j."""
+    """(i, j) for every usable probe i equal, byte for byte, to key j: i ascending, then j.
+
+    In passes, each a tight loop over every probe (hashes, then slots, then heads): the
+    memory reads of one probe do not wait on the last's, so many are in flight at once,
+    where one loop doing all three for a probe at a time waits on each in turn."""
     key_data, key_ends, heads = keys
     slots, members, shift = table
-    pairs = np.empty((ends.shape[0] + 16, 2), dtype=np.int64)
+    n = ends.shape[0] - 1
+    probes = np.empty(n, dtype=np.int64)
+    hashes = np.empty(n, dtype=np.uint64)
+    m = 0
+    for i in range(n):
+        if usable[i]:
+            probes[m] = i
+            hashes[m] = _hash(data, ends[i], ends[i + 1])
+            m += 1
+    found = np.empty(m, dtype=np.int64)
+    for q in range(m):
+        found[q] = _slot(slots, shift, hashes[q])
+    pairs = np.empty((m + 16, 2), dtype=np.int64)
     k = 0
-    for i in range(ends.shape[0] - 1):
-        if not usable[i]:
-            continue
-        s = _slot(slots, shift, _hash(data, ends[i], ends[i + 1]))
+    for q in range(m):
+        s = found[q]
         if s < 0:
             continue
+        i = probes[q]
         length, w0, w1 = _head(data, ends[i], ends[i + 1])
         count = slots[s, 2]
-        for m in range(count):
-            j = slots[s, 1] if count == 1 else members[slots[s, 1] + m]
+        for c in range(count):
+            j = slots[s, 1] if count == 1 else members[slots[s, 1] + c]
             if heads[j, 0] != length or heads[j, 1] != w0 or heads[j, 2] != w1:
                 continue
             if length > 16 and not _same(data, ends, i, key_data, key_ends, j):
@@ -236,6 +251,35 @@ def _each_equal_to_first(data: Any, ends: Any, owner: Any, group: Any, first: An
         if owner[i] != owner[f] or not _same(data, ends, i, data, ends, f):
             return False
     return True
+
+
+@njit(cache=True, nogil=True)
+def _same_lists(data: Any, ends: Any, valid: Any, ptr: Any, other: Any) -> Any:
+    same = np.zeros(other.shape[0], dtype=np.bool_)
+    for k in range(other.shape[0]):
+        o = other[k]
+        if o == k or ptr[k + 1] - ptr[k] != ptr[o + 1] - ptr[o]:
+            continue
+        equal = True
+        for e in range(ptr[k + 1] - ptr[k]):
+            a, b = ptr[k] + e, ptr[o] + e
+            if valid[a] != valid[b] or not _same(data, ends, a, data, ends, b):
+                equal = False
+                break
+        same[k] = equal
+    return same
+
+
+def same_list_as(strings: Strings, row: np.ndarray, rows: int, other: np.ndarray) -> np.ndarray:
+    """For each of `rows` lists (strings[e] belongs to list row[e], in order, as
+    `matching_strings.of_lists` gives them), whether it equals list other[k], element for
+    element (null equal to null), being another list."""
+    ptr = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=rows), out=ptr[1:])
+    same: np.ndarray = _same_lists(
+        strings.data, strings.ends, strings.valid, ptr, other.astype(np.int64, copy=False)
+    )
+    return same
 
 
 def first_per_owner(strings: Strings, owner: np.ndarray) -> np.ndarray:
