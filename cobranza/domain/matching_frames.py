@@ -140,18 +140,17 @@ def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
     with ThreadPoolExecutor(max_workers=1) as beside:
         # The items' strings are read in a second thread while this one reads the lines'
         # (the compiled loops and polars let go of the GIL): a statement uses both cores.
+        # The lookup first: the lines' references wait for it, their payers for the rest.
         item_side = beside.submit(keys.item_keys, items)
-        printed = beside.submit(
-            lambda: keys.printed(items, item_side.result().owner, item_side.result().first_of_owner)
-        )
+        owner_side = beside.submit(keys.owners_of, items)
+        printed = beside.submit(lambda: keys.printed(items, *owner_side.result()))
         booked = keys.booking(lines)
         active = booked.kind[booked.at] == kernel.ACTIVE  # by row
         line_side = keys.line_keys(lines)
-        item = item_side.result()
-        hits = keys.reference_hits(line_side, active, booked.at, item)
+        hits = keys.reference_hits(line_side, active, booked.at, item_side.result())
         unnamed = active & (np.diff(hits.ptr) == 0)[booked.at]
-        payers = keys.payers_of(lines, unnamed, printed.result(), item.owner)
-    item_owner, first_item = item.owner, item.first_of_owner
+        item_owner, first_item = owner_side.result()
+        payers = keys.payers_of(lines, unnamed, printed.result(), item_owner)
     line_currency, item_currency = keys.codes(
         lines.get_column("currency"), items.get_column("currency")
     )

@@ -111,16 +111,21 @@ def hits_by_line(pos: Any, order: Any, item: Any, n: int) -> tuple[Any, Any]:
 
 
 @njit(cache=True)
-def _push(buf: Any, size: int, a: int, b: int, c: int) -> Any:
-    """Append (a, b, c) to a growing (capacity x 3) int64 buffer; the buffer (maybe new)."""
-    if size == buf.shape[0]:
-        bigger = np.empty((buf.shape[0] * 2 + 16, 3), dtype=np.int64)
-        bigger[:size] = buf[:size]
-        buf = bigger
+def _grown(buf: Any) -> Any:
+    """A (capacity x 3) int64 buffer's rows in one twice as large (plus 16)."""
+    bigger = np.empty((buf.shape[0] * 2 + 16, 3), dtype=np.int64)
+    bigger[: buf.shape[0]] = buf
+    return bigger
+
+
+@njit(cache=True)
+def _put(buf: Any, size: int, a: int, b: int, c: int) -> None:
+    """Row `size` of a buffer with room for it set to (a, b, c). Callers grow the buffer
+    (`_grown`) only when full: a helper returning the buffer on every append costs its
+    reference counting on every line (a quarter of `decide`'s time)."""
     buf[size, 0] = a
     buf[size, 1] = b
     buf[size, 2] = c
-    return buf
 
 
 @njit(cache=True)
@@ -242,14 +247,18 @@ def decide(
             if same.shape[0] == 0:
                 why[pos], owner[pos] = CURRENCY_MISMATCH, _owner_of(hits, item_owner)
                 for i in hits:
-                    named = _push(named, n_named, pos, i, 0)
+                    if n_named == named.shape[0]:
+                        named = _grown(named)
+                    _put(named, n_named, pos, i, 0)
                     n_named += 1
                 continue
             customers = np.unique(item_owner[same]).shape[0]
             if customers > 1:
                 why[pos], count[pos] = MANY_CUSTOMERS, customers
                 for i in hits:
-                    named = _push(named, n_named, pos, i, 0)
+                    if n_named == named.shape[0]:
+                        named = _grown(named)
+                    _put(named, n_named, pos, i, 0)
                     n_named += 1
                 continue
             if same.shape[0] > 1:
@@ -259,20 +268,26 @@ def decide(
                 if paid < owed:
                     why[pos], count[pos], owed_sum[pos] = GROUP_SHORT, open_ones.shape[0], owed
                     for i in open_ones:
-                        named = _push(named, n_named, pos, i, 0)
+                        if n_named == named.shape[0]:
+                            named = _grown(named)
+                        _put(named, n_named, pos, i, 0)
                         n_named += 1
                     continue
                 if open_ones.shape[0] == 0:
                     outcome[pos], rule[pos], why[pos] = CREDITED, OVERPAYMENT, SETTLED_GROUP
                     confidence[pos], credit[pos] = confidence_of[C_CREDIT], paid
-                    named = _push(named, n_named, pos, same[0], 0)
+                    if n_named == named.shape[0]:
+                        named = _grown(named)
+                    _put(named, n_named, pos, same[0], 0)
                     n_named += 1
                     continue
                 outcome[pos], rule[pos] = MATCHED, GROUPED
                 confidence[pos] = confidence_of[C_GROUPED + text]
                 given = 0  # what the open ones take (all they owe: at most what was paid)
                 for i in open_ones:
-                    allocations = _push(allocations, n_alloc, pos, i, remaining[i])
+                    if n_alloc == allocations.shape[0]:
+                        allocations = _grown(allocations)
+                    _put(allocations, n_alloc, pos, i, remaining[i])
                     n_alloc += 1
                     given += remaining[i]
                     remaining[i] = 0
@@ -286,7 +301,9 @@ def decide(
         if owed <= 0:  # settled, or owing less than nothing: it takes no money
             outcome[pos], rule[pos], why[pos] = CREDITED, OVERPAYMENT, SETTLED_ONE
             confidence[pos], credit[pos] = confidence_of[C_CREDIT], paid
-            named = _push(named, n_named, pos, i, 0)
+            if n_named == named.shape[0]:
+                named = _grown(named)
+            _put(named, n_named, pos, i, 0)
             n_named += 1
             continue
         take = min(owed, paid)
@@ -296,7 +313,9 @@ def decide(
             rule[pos], confidence[pos] = PARTIAL, confidence_of[C_PARTIAL + text]
         else:
             rule[pos], confidence[pos] = EXACT_REFERENCE, confidence_of[C_EXACT + text]
-        allocations = _push(allocations, n_alloc, pos, i, take)
+        if n_alloc == allocations.shape[0]:
+            allocations = _grown(allocations)
+        _put(allocations, n_alloc, pos, i, take)
         n_alloc += 1
         if paid > take:
             credit[pos], why[pos] = paid - take, OVERPAID
@@ -332,7 +351,9 @@ def decide(
             outcome[pos], rule[pos] = MATCHED, AMOUNT_CUSTOMER
             confidence[pos] = confidence_of[C_AMOUNT_CUSTOMER]
             remaining[first] -= paid
-            allocations = _push(allocations, n_alloc, pos, first, paid)
+            if n_alloc == allocations.shape[0]:
+                allocations = _grown(allocations)
+            _put(allocations, n_alloc, pos, first, paid)
             n_alloc += 1
             continue
         if exact > 1:
@@ -343,7 +364,9 @@ def decide(
                     and remaining[i] == paid
                     and item_issued[i] - window_before <= day <= item_due[i] + window_after
                 ):
-                    named = _push(named, n_named, pos, i, 0)
+                    if n_named == named.shape[0]:
+                        named = _grown(named)
+                    _put(named, n_named, pos, i, 0)
                     n_named += 1
             continue
         members = np.empty(search_items, dtype=np.int64)
@@ -375,7 +398,9 @@ def decide(
                 rule[pos], confidence[pos] = GROUPED, confidence_of[C_GROUPED_BY_AMOUNT]
             for c in chosen:
                 i = members[c]
-                allocations = _push(allocations, n_alloc, pos, i, remaining[i])
+                if n_alloc == allocations.shape[0]:
+                    allocations = _grown(allocations)
+                _put(allocations, n_alloc, pos, i, remaining[i])
                 n_alloc += 1
                 remaining[i] = 0
             continue

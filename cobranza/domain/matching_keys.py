@@ -83,14 +83,11 @@ def _one_file_order(lines: pl.DataFrame) -> np.ndarray | None:
 
 
 class ItemKeys(NamedTuple):
-    """The items' strings as integers: the keys lines name them by (invoice numbers then
-    references, normalised; `key_item` says whose each is), each item's owner and each
-    owner's first item."""
+    """The keys lines name the items by (invoice numbers then references, normalised;
+    `key_item` says whose each is)."""
 
     lookup: Lookup
     key_item: np.ndarray
-    owner: np.ndarray
-    first_of_owner: np.ndarray
 
 
 def item_keys(items: pl.DataFrame) -> ItemKeys:
@@ -99,8 +96,7 @@ def item_keys(items: pl.DataFrame) -> ItemKeys:
     listed, listed_item, _ = strings.of_lists(items.get_column("references"))
     keys = strings.concat([numbers, strings.references(listed)])
     key_item = np.concatenate([np.arange(items.height, dtype=np.int64), listed_item])
-    owner, first = owners_of(items)
-    return ItemKeys(Lookup(keys), key_item, owner, first)
+    return ItemKeys(Lookup(keys), key_item)
 
 
 class Printed(NamedTuple):

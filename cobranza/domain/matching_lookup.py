@@ -84,6 +84,8 @@ def _table(hashes: Any, usable: Any) -> tuple[Any, Any, int]:
             slots[t, 1] = shared
             shared += slots[t, 2]
     members = np.empty(shared, dtype=np.int64)
+    if shared == 0:  # every hash is one key's (the common case): no members to list
+        return slots, members, shift
     filled = np.zeros(size, dtype=np.int64)
     for i in range(n):
         if usable[i]:
