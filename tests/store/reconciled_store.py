@@ -13,30 +13,23 @@ from cobranza.domain.money import Money
 from cobranza.domain.statements import Direction, StatementLine
 from cobranza.store import Store, money_in
 
+from .factories import snapshot
+
 AS_OF = datetime(2025, 6, 15, 18, 0, tzinfo=UTC)
 IMPORTED = datetime(2025, 6, 10, 9, 0, tzinfo=UTC)
 
 
 def invoice(invoice_id: str, amount: str, currency: str = "MXN", **changes: Any) -> InvoiceSnapshot:
-    tenant = changes.pop("tenant", "acme")
-    fields: dict[str, Any] = {
-        "workflow_id": f"invoice-{tenant}-{invoice_id}",
-        "tenant": tenant,
-        "invoice_id": invoice_id,
-        "customer_id": "CUST-1",
-        "country": "MX",
-        "currency": currency,
-        "amount_minor": Money.parse(amount, currency).minor,
-        "paid_minor": 0,
-        "status": InvoiceStatus.OPEN,
-        "dunning_level": 0,
-        "issued_on": date(2025, 5, 1),
-        "due_on": date(2025, 5, 31),
-        "policy_ref": "standard@v1",
-        "updated_at": IMPORTED,
-    }
-    fields.update(changes)
-    return InvoiceSnapshot(**fields)
+    """An open invoice of May 2025 for `amount` in `currency`; override any field."""
+    return snapshot(
+        invoice_id,
+        currency=currency,
+        amount_minor=Money.parse(amount, currency).minor,
+        issued_on=date(2025, 5, 1),
+        due_on=date(2025, 5, 31),
+        updated_at=IMPORTED,
+        **changes,
+    )
 
 
 def statement_line(entry_id: str, amount: str, booked_on: date) -> StatementLine:
