@@ -28,7 +28,8 @@ compare in matching_text, and what they read and decide in matching_model.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 from operator import attrgetter
 
 from cobranza.domain.errors import OpenItemListedTwice
@@ -55,6 +56,7 @@ from cobranza.domain.matching_text import (
     normalise_reference,
     remittance_tokens,
 )
+from cobranza.domain.money import withdrawn_currencies
 from cobranza.domain.statements import Direction, StatementLine
 
 # The names matching has always offered: its callers import them from here, wherever they live.
@@ -105,9 +107,14 @@ def match_lines(
     by `_Matcher`, one line at a time, as is input the compiled rules cannot hold: sums past
     int64 (`fits_compiled`) or text no frame can hold (a lone surrogate).
     tests/domain/test_matching_equivalence.py holds both to the same results on any input.
+    Money in a withdrawn currency (DEM, FRF ...) goes to a person, saying why.
     """
     lines = list(lines)
     _refuse_items_listed_twice(items)
+    return _withdrawn_to_a_person(_decided(lines, items, fast))
+
+
+def _decided(lines: list[StatementLine], items: Sequence[OpenItem], fast: bool) -> list[LineMatch]:
     if fast and len(lines) >= COMPILED_FROM and fits_compiled(lines, items):
         from cobranza.domain.matching_objects import match_objects  # loaded only when needed
 
@@ -124,6 +131,35 @@ def match_lines(
     finally:
         if collecting:
             gc.enable()
+
+
+def _withdrawn_to_a_person(results: list[LineMatch]) -> list[LineMatch]:
+    """Credits in a withdrawn currency as exceptions naming it. No invoice can be in such a
+    currency, so the rules alone would call the line an unknown payer's, or credit a known
+    payer in DEM; neither tells the person what to look at."""
+    withdrawn = withdrawn_currencies()
+    if not any(r.line.amount.currency in withdrawn for r in results):
+        return results
+    return [_withdrawn_exception(r, withdrawn) for r in results]
+
+
+def _withdrawn_exception(result: LineMatch, withdrawn: Mapping[str, date]) -> LineMatch:
+    line = result.line
+    last_used = withdrawn.get(line.amount.currency)
+    if last_used is None or line.direction is not Direction.CREDIT:
+        return result
+    if result.outcome not in (Outcome.EXCEPTION, Outcome.CREDITED):
+        return result
+    return LineMatch(
+        line=line,
+        outcome=Outcome.EXCEPTION,
+        customer_id=result.customer_id,
+        tenant=result.tenant,
+        reason=(
+            f"no open invoice is in {line.amount.currency}, a currency withdrawn from "
+            f"ISO 4217 (last in use {last_used})"
+        ),
+    )
 
 
 def _refuse_items_listed_twice(items: Sequence[OpenItem]) -> None:

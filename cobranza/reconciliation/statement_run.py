@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 
 from temporalio.client import Client
 
-from cobranza.domain.matching import LineMatch, Outcome, match_lines
-from cobranza.domain.money import withdrawn_currencies
-from cobranza.domain.statements import Direction, Statement, StatementLine
+from cobranza.domain.matching import LineMatch, match_lines
+from cobranza.domain.statements import Statement, StatementLine
 from cobranza.integrations.bank_files.assembly import first_scheme_base
 from cobranza.integrations.http_clients import HttpCrm
 from cobranza.reconciliation.exception_resolution import post_matches
@@ -44,7 +43,7 @@ def reconcile_statement(
         store, [ln for ln in statement.lines if ln.entry_id not in known]
     )
     fresh = [ln for ln in statement.lines if ln.entry_id not in known]
-    results = in_withdrawn_currencies(match_lines(fresh, money_in.open_items(store, tenant)))
+    results = match_lines(fresh, money_in.open_items(store, tenant))
     matches = money_in.matches_of(store, [row.entry_id for row in known.values()])
     run = Reconciliation(
         statement=statement,
@@ -91,37 +90,10 @@ def against_nothing(statement: Statement) -> Reconciliation:
     """A dry run with no store: every line matched against no open invoice, nothing known."""
     return Reconciliation(
         statement=statement,
-        results=in_withdrawn_currencies(match_lines(statement.lines, [])),
+        results=match_lines(statement.lines, []),
         known={},
         known_matches={},
     )
-
-
-def in_withdrawn_currencies(results: list[LineMatch]) -> list[LineMatch]:
-    """Money in a withdrawn currency (DEM, FRF ...) goes to a person, saying why.
-
-    No invoice can be in such a currency, so matching alone would call the line an unknown
-    payer's, or credit a known payer in DEM; neither tells the person what to look at.
-    """
-    withdrawn = withdrawn_currencies()
-    for index, result in enumerate(results):
-        line = result.line
-        last_used = withdrawn.get(line.amount.currency)
-        if last_used is None or line.direction is not Direction.CREDIT:
-            continue
-        if result.outcome not in (Outcome.EXCEPTION, Outcome.CREDITED):
-            continue
-        results[index] = LineMatch(
-            line=line,
-            outcome=Outcome.EXCEPTION,
-            customer_id=result.customer_id,
-            tenant=result.tenant,
-            reason=(
-                f"no open invoice is in {line.amount.currency}, a currency withdrawn from "
-                f"ISO 4217 (last in use {last_used})"
-            ),
-        )
-    return results
 
 
 async def apply(store: Store, client: Client, crm: HttpCrm, run: Reconciliation) -> None:

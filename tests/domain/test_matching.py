@@ -209,3 +209,21 @@ def test_a_transfer_naming_its_invoice_wins_over_an_earlier_fit_by_amount(engine
     assert second.rule is Rule.EXACT_REFERENCE and allocations(second) == [("INV-1", "100.00")]
     assert first.outcome is Outcome.EXCEPTION and first.allocations == ()
     assert first.customer_id == "CUST-1" and "known but" in first.reason
+
+
+def test_money_in_a_withdrawn_currency_goes_to_a_person_saying_why() -> None:
+    """A known payer's DEM credit is not their credit, nor an unknown payer's money: no
+    invoice can be in DEM, and the reason says so. A DEM debit is only reported."""
+    items = [item("INV-1", "100.00")]
+    paid = line(1, "100.00", "DEM", counterparty_account="002180700118359716")
+    out = line(2, "5.00", "DEM", direction=Direction.DEBIT)
+    credit, debit = match_lines([paid, out], items)
+    assert (credit.outcome, credit.customer_id, credit.allocations) == (
+        Outcome.EXCEPTION,
+        "CUST-1",
+        (),
+    )
+    assert credit.reason == (
+        "no open invoice is in DEM, a currency withdrawn from ISO 4217 (last in use 2002-05-15)"
+    )
+    assert debit.outcome is not Outcome.EXCEPTION
