@@ -1,8 +1,10 @@
 """Strings looked up and grouped through hashes, every answer checked on the strings.
 
 `Lookup` is a hash table over byte strings (`matching_strings.Strings`): open addressing
-over FNV-1a hashes, each key's length and first 16 bytes packed beside the table, so that
-confirming a hit byte for byte mostly costs one more memory read, not two. `groups` numbers
+over 64-bit hashes, each slot holding the top half of its hash and the index of its first
+record; the records (full hash, length and key, first 16 bytes) of the keys sharing a hash
+lie next to each other, so that confirming a hit byte for byte mostly costs one more
+memory read, not two. `groups` numbers
 equal rows by first appearance from polars' row hash, then compares each row with its
 group's first, and groups on the values themselves should two different rows share a hash.
 """
@@ -54,57 +56,60 @@ def _same(a: Any, a_ends: Any, i: int, b: Any, b_ends: Any, j: int) -> bool:
     return True
 
 
+_EMPTY = -1  # a table slot holding no key
+_LOW = (1 << 32) - 1  # the low 32 bits of a table slot or a record's second word
+
+
 @njit(cache=True, nogil=True)
-def _table(hashes: Any, usable: Any) -> tuple[Any, Any, int]:
-    """Open addressing over distinct hashes, a slot in one cache line: (slots, members, shift).
-    A slot is (hash as int64, where, count; count 0 when empty): with one position, `where`
-    is that position; with several, they are members[where:where + count], in input order."""
+def _table(hashes: Any, usable: Any, data: Any, ends: Any) -> tuple[Any, Any, int]:
+    """Open addressing over distinct hashes: (slots, records, shift).
+
+    A record per usable key, 32 bytes: (hash, length << 32 | key, bytes 0-7, bytes 8-15);
+    the keys of one hash are consecutive records, in input order. A slot (8 bytes; the table
+    of 100,000 keys is 2 MB) is the top 32 bits of a hash over the first of its records, or
+    _EMPTY: looking a string up reads one slot, mostly in cache, and one record, which holds
+    what confirms the hit but for bytes past the 16th."""
     n = hashes.shape[0]
+    m = usable.sum()
     bits = 4
-    while (1 << bits) < 2 * usable.sum():
+    while (1 << bits) < 2 * m:
         bits += 1
     size = 1 << bits
     shift = 64 - bits
-    slots = np.zeros((size, 3), dtype=np.int64)
-    slot_of = np.empty(n, dtype=np.int64)
+    slots = np.full(size, _EMPTY, dtype=np.int64)  # first a run number, then the slot itself
+    run_hash = np.empty(m, dtype=np.uint64)
+    run_size = np.zeros(m + 1, dtype=np.int64)
+    run_of = np.empty(n, dtype=np.int64)
+    runs = 0
     for i in range(n):
         if not usable[i]:
             continue
         h = hashes[i]
         s = np.int64((h * _MIX) >> np.uint64(shift))
-        while slots[s, 2] > 0 and slots[s, 0] != np.int64(h):
+        while slots[s] != _EMPTY and run_hash[slots[s]] != h:
             s = (s + 1) & (size - 1)
-        if slots[s, 2] == 0:
-            slots[s, 0], slots[s, 1] = np.int64(h), i
-        slots[s, 2] += 1
-        slot_of[i] = s
-    shared = 0
-    for t in range(size):
-        if slots[t, 2] > 1:
-            slots[t, 1] = shared
-            shared += slots[t, 2]
-    members = np.empty(shared, dtype=np.int64)
-    if shared == 0:  # every hash is one key's (the common case): no members to list
-        return slots, members, shift
-    filled = np.zeros(size, dtype=np.int64)
+        if slots[s] == _EMPTY:
+            slots[s] = runs
+            run_hash[runs] = h
+            runs += 1
+        run_of[i] = slots[s]
+        run_size[slots[s] + 1] += 1
+    start = np.cumsum(run_size)
+    fill = start[:-1].copy()
+    records = np.empty((m, 4), dtype=np.int64)
     for i in range(n):
         if usable[i]:
-            s = slot_of[i]
-            if slots[s, 2] > 1:
-                members[slots[s, 1] + filled[s]] = i
-                filled[s] += 1
-    return slots, members, shift
-
-
-@njit(cache=True, nogil=True)
-def _slot(slots: Any, shift: int, h: Any) -> int:
-    """The slot holding hash `h`, or -1."""
-    s = np.int64((h * _MIX) >> np.uint64(shift))
-    while slots[s, 2] > 0:
-        if slots[s, 0] == np.int64(h):
-            return int(s)
-        s = (s + 1) & (slots.shape[0] - 1)
-    return -1
+            r = fill[run_of[i]]
+            fill[run_of[i]] += 1
+            length, w0, w1 = _head(data, ends[i], ends[i + 1])
+            records[r, 0] = np.int64(hashes[i])
+            records[r, 1] = (np.int64(length) << 32) | i
+            records[r, 2], records[r, 3] = w0, w1
+    for t in range(size):
+        if slots[t] != _EMPTY:
+            run = slots[t]
+            slots[t] = np.int64((run_hash[run] >> np.uint64(32)) << np.uint64(32)) | start[run]
+    return slots, records, shift
 
 
 @njit(cache=True, nogil=True)
@@ -129,17 +134,26 @@ def _head(data: Any, first: int, last: int) -> tuple[int, Any, Any]:
 
 
 @njit(cache=True, nogil=True)
-def _heads(data: Any, ends: Any) -> Any:
-    """Every string's `_head`: comparing with it costs one memory access, not two."""
-    heads = np.empty((ends.shape[0] - 1, 3), dtype=np.int64)
-    for k in range(ends.shape[0] - 1):
-        heads[k, 0], heads[k, 1], heads[k, 2] = _head(data, ends[k], ends[k + 1])
-    return heads
+def _first_record(slots: Any, records: Any, shift: int, h: Any, s: int) -> tuple[int, int]:
+    """(first record of hash h or -1, the slot after the one that said so), probing from
+    slot s; a slot whose top bits match stands for h only if its record's hash is h."""
+    mask = slots.shape[0] - 1
+    top = np.int64((h >> np.uint64(32)) << np.uint64(32))
+    while True:
+        e = slots[s]
+        s = (s + 1) & mask
+        if e == _EMPTY:
+            return -1, s
+        if (e & ~np.int64(_LOW)) == top:
+            r = e & np.int64(_LOW)
+            if records[r, 0] == np.int64(h):
+                return r, s
 
 
 @njit(cache=True, nogil=True)
 def _find(
-    keys: tuple[Any, Any, Any],
+    key_data: Any,
+    key_ends: Any,
     table: tuple[Any, Any, int],
     data: Any,
     ends: Any,
@@ -147,11 +161,11 @@ def _find(
 ) -> tuple[Any, Any]:
     """(i, j) for every usable probe i equal, byte for byte, to key j: i ascending, then j.
 
-    In passes, each a tight loop over every probe (hashes, then slots, then heads): the
+    In passes, each a tight loop over every probe (hashes, then slots, then records): the
     memory reads of one probe do not wait on the last's, so many are in flight at once,
     where one loop doing all three for a probe at a time waits on each in turn."""
-    key_data, key_ends, heads = keys
-    slots, members, shift = table
+    slots, records, shift = table
+    mask = slots.shape[0] - 1
     n = ends.shape[0] - 1
     probes = np.empty(n, dtype=np.int64)
     hashes = np.empty(n, dtype=np.uint64)
@@ -161,21 +175,38 @@ def _find(
             probes[m] = i
             hashes[m] = _hash(data, ends[i], ends[i + 1])
             m += 1
-    found = np.empty(m, dtype=np.int64)
+    found = np.empty(m, dtype=np.int64)  # the record a slot names, read in the next pass
+    after = np.empty(m, dtype=np.int64)  # the slot after that slot
     for q in range(m):
-        found[q] = _slot(slots, shift, hashes[q])
+        h = hashes[q]
+        s = np.int64((h * _MIX) >> np.uint64(shift))
+        top = np.int64((h >> np.uint64(32)) << np.uint64(32))
+        e = slots[s]
+        while e != _EMPTY and (e & ~np.int64(_LOW)) != top:
+            s = (s + 1) & mask
+            e = slots[s]
+        found[q] = -1 if e == _EMPTY else e & np.int64(_LOW)
+        after[q] = (s + 1) & mask
     pairs = np.empty((m + 16, 2), dtype=np.int64)
     k = 0
+    n_records = records.shape[0]
     for q in range(m):
-        s = found[q]
-        if s < 0:
+        r = found[q]
+        if r < 0:
             continue
+        h = np.int64(hashes[q])
+        if records[r, 0] != h:  # another hash's top bits: probe on, checking each record
+            r, _ = _first_record(slots, records, shift, hashes[q], after[q])
+            if r < 0:
+                continue
         i = probes[q]
         length, w0, w1 = _head(data, ends[i], ends[i + 1])
-        count = slots[s, 2]
-        for c in range(count):
-            j = slots[s, 1] if count == 1 else members[slots[s, 1] + c]
-            if heads[j, 0] != length or heads[j, 1] != w0 or heads[j, 2] != w1:
+        while r < n_records and records[r, 0] == h:
+            j = records[r, 1] & np.int64(_LOW)
+            r += 1
+            if records[r - 1, 1] >> 32 != length:
+                continue
+            if records[r - 1, 2] != w0 or records[r - 1, 3] != w1:
                 continue
             if length > 16 and not _same(data, ends, i, key_data, key_ends, j):
                 continue
@@ -194,13 +225,15 @@ class Lookup:
 
     def __init__(self, keys: Strings, *, empty: bool = False) -> None:
         self.empty = empty
-        self._table = _table(_hashes(keys.data, keys.ends), self._usable(keys))
-        self._keys = (keys.data, keys.ends, _heads(keys.data, keys.ends))
+        if keys.ends.shape[0] > _LOW or keys.data.shape[0] > _LOW:
+            raise ValueError("a lookup holds fewer than 2**32 keys of fewer than 2**32 bytes")
+        self._keys = (keys.data, keys.ends)
+        self._table = _table(_hashes(keys.data, keys.ends), self._usable(keys), *self._keys)
 
     def find(self, probes: Strings) -> tuple[np.ndarray, np.ndarray]:
         """(i, j) for every probes[i] equal to keys[j]: i ascending, then j ascending."""
         usable = self._usable(probes)
-        return _find(self._keys, self._table, probes.data, probes.ends, usable)
+        return _find(*self._keys, self._table, probes.data, probes.ends, usable)
 
     def _usable(self, strings: Strings) -> np.ndarray:
         if self.empty:

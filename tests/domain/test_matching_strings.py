@@ -829,7 +829,9 @@ def test_lookup_confirms_every_hit_byte_for_byte_when_hashes_collide() -> None:
     probes = _column(["ABCDEFGHIJKLMNOPQ", "A", "", "AB"])
     for k in range(4):
         h = lookups._hash(probes.data, probes.ends[k], probes.ends[k + 1])
-        lookup._table = lookups._table(np.full(len(values), h, dtype=np.uint64), keys.valid)
+        lookup._table = lookups._table(
+            np.full(len(values), h, dtype=np.uint64), keys.valid, keys.data, keys.ends
+        )
         i, j = lookup.find(probes)
         found = [b for a, b in zip(i.tolist(), j.tolist(), strict=True) if a == k]
         assert found == [at for at, v in enumerate(values) if v == probes.text(k)]
