@@ -140,10 +140,17 @@ def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
     with ThreadPoolExecutor(max_workers=1) as beside:
         # The items' strings are read in a second thread while this one reads the lines'
         # (the compiled loops and polars let go of the GIL): a statement uses both cores.
-        # The lookup first: the lines' references wait for it, their payers for the rest.
+        # The lookup first: the lines' references wait for it, their payers for the names,
+        # and the rules for the customers' invoices by due date, made while payers are found.
         item_side = beside.submit(keys.item_keys, items)
         owner_side = beside.submit(keys.owners_of, items)
         printed = beside.submit(lambda: keys.printed(items, *owner_side.result()))
+        currency_side = beside.submit(
+            keys.codes, lines.get_column("currency"), items.get_column("currency")
+        )
+        group_side = beside.submit(
+            lambda: _Groups(items, owner_side.result()[0], currency_side.result()[1])
+        )
         booked = keys.booking(lines)
         active = booked.kind[booked.at] == kernel.ACTIVE  # by row
         line_side = keys.line_keys(lines)
@@ -151,44 +158,44 @@ def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
         unnamed = active & (np.diff(hits.ptr) == 0)[booked.at]
         item_owner, first_item = owner_side.result()
         payers = keys.payers_of(lines, unnamed, printed.result(), item_owner)
-    line_currency, item_currency = keys.codes(
-        lines.get_column("currency"), items.get_column("currency")
-    )
-    currencies = int(max(line_currency.max(initial=-1), item_currency.max(initial=-1))) + 1
-    payer_count, payer_owner = _payer_of_each_line(payers, booked.at, n)
-    groups = _Groups(item_owner, item_currency, currencies)
-    line_currency = line_currency[booked.order]
-    line_group = groups.of(payer_owner, line_currency, payer_count == 1)
-    by_due = groups.by_due_date(items, np.unique(line_group[line_group >= 0]))
-    decided = Decisions(
-        *kernel.decide(
-            booked.kind,
-            _ints(lines.get_column("amount"))[booked.order],
-            line_currency,
-            _ints(lines.get_column("booked_on"))[booked.order],
-            hits.ptr,
-            hits.items,
-            hits.from_text,
-            payer_count,
-            payer_owner,
-            line_group,
-            _ints(items.get_column("outstanding")),
-            item_currency,
-            item_owner,
-            _ints(items.get_column("issued_on")),
-            _ints(items.get_column("due_on")),
-            groups.ptr,
-            groups.items,
-            by_due,
-            _confidences(),
-            DATE_WINDOW_BEFORE_ISSUE.days,
-            DATE_WINDOW_AFTER_DUE.days,
-            GROUP_SEARCH_ITEMS,
-            GROUP_SEARCH_STEPS,
+        line_currency, item_currency = currency_side.result()
+        payer_count, payer_owner = _payer_of_each_line(payers, booked.at, n)
+        groups = group_side.result()
+        line_currency = line_currency[booked.order]
+        line_group = groups.of(payer_owner, line_currency, payer_count == 1)
+        decided = Decisions(
+            *kernel.decide(
+                booked.kind,
+                _ints(lines.get_column("amount"))[booked.order],
+                line_currency,
+                _ints(lines.get_column("booked_on"))[booked.order],
+                hits.ptr,
+                hits.items,
+                hits.from_text,
+                payer_count,
+                payer_owner,
+                line_group,
+                _ints(items.get_column("outstanding")),
+                item_currency,
+                item_owner,
+                _ints(items.get_column("issued_on")),
+                _ints(items.get_column("due_on")),
+                groups.ptr,
+                groups.items,
+                groups.by_due,
+                _confidences(),
+                DATE_WINDOW_BEFORE_ISSUE.days,
+                DATE_WINDOW_AFTER_DUE.days,
+                GROUP_SEARCH_ITEMS,
+                GROUP_SEARCH_STEPS,
+            )
         )
-    )
-    owners = items.select("tenant", "customer_id").gather(first_item)
-    return _results(lines, booked, items, owners, payers, decided)
+        rows = pl.Series("row", booked.order, dtype=pl.UInt32)
+        allocated = beside.submit(_allocations, rows, items, decided)
+        owners = items.select("tenant", "customer_id").gather(first_item)
+        lines_out = _lines_out(lines, booked, rows, items, owners, payers, decided)
+        allocations, candidates = allocated.result()
+    return MatchedFrames(lines_out, allocations, candidates)
 
 
 def _payer_of_each_line(
@@ -255,8 +262,8 @@ _SPARSE = 4
 class _Groups:
     """A customer's items in one currency: a contiguous range each, in input order inside."""
 
-    def __init__(self, item_owner: np.ndarray, item_currency: np.ndarray, currencies: int) -> None:
-        self.currencies = max(currencies, 1)
+    def __init__(self, items: pl.DataFrame, item_owner: np.ndarray, item_currency: np.ndarray):
+        self.currencies = int(item_currency.max(initial=-1)) + 1
         owners = int(item_owner.max()) + 1 if item_owner.shape[0] else 0
         key = item_owner * self.currencies + item_currency
         # A counting sort over every (customer, currency) key: with many customers in many
@@ -271,9 +278,11 @@ class _Groups:
         self.items: np.ndarray = grouped[1]
         self.of_key: np.ndarray = grouped[2]
         self.of_item: np.ndarray = self.of_key[key]
+        self.by_due = self._by_due_date(items)
 
     def of(self, owner: np.ndarray, currency: np.ndarray, known: np.ndarray) -> np.ndarray:
         """The group of each (owner, currency) where `known`; -1 where not, or no such group."""
+        known = known & (currency < self.currencies)  # (a code no item has: no group)
         key = np.where(known, owner * self.currencies + currency, 0)
         if self.of_key.shape[0] == 0:
             return np.full(owner.shape[0], -1, dtype=np.int64)
@@ -284,17 +293,13 @@ class _Groups:
         found: np.ndarray = np.where(known, self.of_key[key], -1).astype(np.int64)
         return found
 
-    def by_due_date(self, items: pl.DataFrame, wanted: np.ndarray) -> np.ndarray:
-        """The positions of `items`, with the wanted groups' ranges in the order of
-        `matching_index._Index.by_due_date` (due date, then invoice id): the only groups a
-        grouped-by-amount search opens."""
-        order: np.ndarray = np.array(self.items, dtype=np.int64)
-        if wanted.shape[0] == 0:
-            return order
-        needed = np.zeros(self.ptr.shape[0] - 1, dtype=np.bool_)
-        needed[wanted] = True
-        positions = np.flatnonzero(needed[self.of_item[self.items]])
-        subset = self.items[positions]
+    def _by_due_date(self, items: pl.DataFrame) -> np.ndarray:
+        """The positions of `items`, each group's range in the order of
+        `matching_index._Index.by_due_date` (due date, then invoice id): where a
+        grouped-by-amount search looks."""
+        subset: np.ndarray = self.items
+        if subset.shape[0] == 0:
+            return subset
         group = self.of_item[subset]
         due = _ints(items.get_column("due_on"))[subset]
         # By group, then due date; `subset` is in input order within a group, kept by a
@@ -326,8 +331,7 @@ class _Groups:
                 .get_column("item")
                 .to_numpy()
             )
-        order[positions] = ranked
-        return order
+        return ranked
 
 
 def _counts_within(lengths: np.ndarray) -> np.ndarray:
@@ -359,18 +363,12 @@ class Decisions(NamedTuple):
     n_named: int
 
 
-def _results(
-    lines: pl.DataFrame,
-    booked: keys.Booking,
-    items: pl.DataFrame,
-    owners: pl.DataFrame,
-    payers: keys.Payers,
-    decided: Decisions,
-) -> MatchedFrames:
-    """The kernel's arrays as frames: labels for codes, strings gathered for item indexes."""
+def _allocations(
+    rows: pl.Series, items: pl.DataFrame, decided: Decisions
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The kernel's allocations and named invoices as frames, item indexes as strings."""
     allocs = decided.allocations[: decided.n_allocations]
     named = decided.named[: decided.n_named]
-    rows = pl.Series("row", booked.order, dtype=pl.UInt32)
     allocated = pl.Series(allocs[:, 1])
     allocations = pl.DataFrame(
         {
@@ -387,6 +385,20 @@ def _results(
             "invoice_id": items.get_column("invoice_id").gather(named[:, 1]),
         }
     )
+    return allocations, candidates
+
+
+def _lines_out(
+    lines: pl.DataFrame,
+    booked: keys.Booking,
+    rows: pl.Series,
+    items: pl.DataFrame,
+    owners: pl.DataFrame,
+    payers: keys.Payers,
+    decided: Decisions,
+) -> pl.DataFrame:
+    """The kernel's per-line arrays as a frame: labels for codes, reasons worded."""
+    named = decided.named[: decided.n_named]
     reasons = _labels(decided.why, _REASON_LABELS)
     worded = _worded(lines, booked, items, owners, payers, named, decided)
     if worded:
@@ -398,7 +410,7 @@ def _results(
     nobody = pl.DataFrame({"tenant": [None], "customer_id": [None]}, schema=owners.schema)
     owner_rows = pl.concat([owners, nobody], rechunk=True).gather(known)
     credit = decided.credit
-    lines_out = pl.DataFrame(
+    return pl.DataFrame(
         {
             "row": rows,
             "outcome": _labels(decided.outcome, [o.value for o in _OUTCOMES]),
@@ -411,7 +423,6 @@ def _results(
             "reason": reasons,
         }
     )
-    return MatchedFrames(lines_out, allocations, candidates)
 
 
 def _worded(
