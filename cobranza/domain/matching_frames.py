@@ -20,6 +20,7 @@ import polars as pl
 
 from cobranza.domain import matching_kernel as kernel
 from cobranza.domain import matching_keys as keys
+from cobranza.domain import matching_strings as strings
 from cobranza.domain.matching import (
     COMPILED_BOUND,
     CONFIDENCE,
@@ -317,7 +318,7 @@ class _Groups:
         ends = np.flatnonzero(np.diff(tied) == -1) + 1
         if starts.shape[0]:
             lengths = ends - starts
-            in_runs = np.repeat(starts, lengths) + _counts_within(lengths)
+            in_runs = np.repeat(starts, lengths) + strings.counts_within(lengths)
             # (polars compares strings by their UTF-8 bytes: in code point order, as Python)
             ranked[in_runs] = (
                 pl.DataFrame(
@@ -332,13 +333,6 @@ class _Groups:
                 .to_numpy()
             )
         return ranked
-
-
-def _counts_within(lengths: np.ndarray) -> np.ndarray:
-    """0, 1, ..., length - 1 for each length, one after another."""
-    starts = np.cumsum(lengths) - lengths
-    within: np.ndarray = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(starts, lengths)
-    return within
 
 
 # -- integers back to results ---------------------------------------------------------------

@@ -17,7 +17,7 @@ import polars as pl
 
 from cobranza.domain import matching_kernel as kernel
 from cobranza.domain import matching_strings as strings
-from cobranza.domain.matching_lookup import Lookup, first_per_owner, groups, same_list_as
+from cobranza.domain.matching_lookup import Lookup, first_per_owner, groups
 from cobranza.domain.matching_strings import Strings
 
 _BOOKING = ["booked_on", "source", "line", "entry_id"]  # matching.BOOKING_ORDER
@@ -130,13 +130,37 @@ def _printed(
     """Every string of a List(String) column, with the owner of the item it came from, less
     those of lists equal to their owner's first item's (a customer prints the same names on
     each of its invoices): each of those comes after the same string of the same owner, so
-    keeping each (owner, string) where first found drops it anyway."""
-    found, item = strings.of_lists(column)[:2]
-    repeated = same_list_as(found, item, column.len(), first_of_owner[owner])
-    kept = np.flatnonzero(~repeated[item])
-    if kept.shape[0] == item.shape[0]:
-        return found, owner[item]
-    return strings.take(found, kept), owner[item[kept]]
+    keeping each (owner, string) where first found drops it anyway. Lists are compared by
+    polars, element for element; only the strings kept are read as bytes."""
+    lengths = strings.list_lengths(column)
+    if not lengths.any():
+        return strings.of_texts([]), np.zeros(0, dtype=np.int64)
+    elements = column.filter(pl.Series(lengths > 0)).explode()  # (an empty list explodes to null)
+    starts = np.cumsum(lengths) - lengths
+    kept = np.flatnonzero(~_repeats(elements, lengths, starts, first_of_owner[owner]))
+    kept_lengths = lengths[kept]
+    at = np.repeat(starts[kept], kept_lengths) + strings.counts_within(kept_lengths)
+    found = strings.of_series(elements.gather(at) if at.shape[0] < elements.len() else elements)
+    return found, np.repeat(owner[kept], kept_lengths)
+
+
+def _repeats(
+    elements: pl.Series, lengths: np.ndarray, starts: np.ndarray, other: np.ndarray
+) -> np.ndarray:
+    """Whether each list k (elements[starts[k]:][:lengths[k]]) is another list, other[k],
+    element for element, null equal to null."""
+    n = lengths.shape[0]
+    asked = np.flatnonzero((other != np.arange(n)) & (lengths > 0) & (lengths == lengths[other]))
+    asked_lengths = lengths[asked]
+    within = strings.counts_within(asked_lengths)
+    mine = np.repeat(starts[asked], asked_lengths) + within
+    theirs = np.repeat(starts[other[asked]], asked_lengths) + within
+    equal = elements.gather(mine).eq_missing(elements.gather(theirs)).to_numpy()
+    pair_list = np.repeat(np.arange(asked.shape[0]), asked_lengths)
+    differing = np.bincount(pair_list[~equal], minlength=asked.shape[0])
+    repeats = np.zeros(n, dtype=np.bool_)
+    repeats[asked[differing == 0]] = True
+    return repeats
 
 
 class LineKeys(NamedTuple):

@@ -288,35 +288,6 @@ def _each_equal_to_first(data: Any, ends: Any, owner: Any, group: Any, first: An
     return True
 
 
-@njit(cache=True, nogil=True)
-def _same_lists(data: Any, ends: Any, valid: Any, ptr: Any, other: Any) -> Any:
-    same = np.zeros(other.shape[0], dtype=np.bool_)
-    for k in range(other.shape[0]):
-        o = other[k]
-        if o == k or ptr[k + 1] - ptr[k] != ptr[o + 1] - ptr[o]:
-            continue
-        equal = True
-        for e in range(ptr[k + 1] - ptr[k]):
-            a, b = ptr[k] + e, ptr[o] + e
-            if valid[a] != valid[b] or not _same(data, ends, a, data, ends, b):
-                equal = False
-                break
-        same[k] = equal
-    return same
-
-
-def same_list_as(strings: Strings, row: np.ndarray, rows: int, other: np.ndarray) -> np.ndarray:
-    """For each of `rows` lists (strings[e] belongs to list row[e], in order, as
-    `matching_strings.of_lists` gives them), whether it equals list other[k], element for
-    element (null equal to null), being another list."""
-    ptr = np.zeros(rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row, minlength=rows), out=ptr[1:])
-    same: np.ndarray = _same_lists(
-        strings.data, strings.ends, strings.valid, ptr, other.astype(np.int64, copy=False)
-    )
-    return same
-
-
 def first_per_owner(strings: Strings, owner: np.ndarray) -> np.ndarray:
     """The first position of each distinct (owner, string), among the valid strings: where a
     customer prints the same name on many invoices, one stands for all. Should two pairs

@@ -48,13 +48,28 @@ def of_series(column: pl.Series) -> Strings:
 def of_lists(column: pl.Series) -> tuple[Strings, np.ndarray, np.ndarray]:
     """Every element of a List(String) column as bytes, the row each came from and its
     place in that row's list."""
-    lengths = column.list.len().fill_null(0).to_numpy().astype(np.int64)
+    lengths = list_lengths(column)
+    if not lengths.any():  # (statements and invoices mostly list nothing)
+        nothing = np.zeros(0, dtype=np.int64)
+        return of_texts([]), nothing, nothing
     rows = np.repeat(np.arange(column.len(), dtype=np.int64), lengths)
-    starts = np.cumsum(lengths) - lengths
-    places = np.arange(rows.shape[0], dtype=np.int64) - starts[rows]
-    if rows.shape[0] == 0:
-        return of_texts([]), rows, places
+    places = counts_within(lengths)
     return of_series(column.filter(pl.Series(lengths > 0)).explode()), rows, places
+
+
+def list_lengths(column: pl.Series) -> np.ndarray:
+    """The length of each list of a List column, 0 where null, as int64."""
+    lengths = column.list.len()
+    if lengths.null_count():
+        lengths = lengths.fill_null(0)
+    return lengths.to_numpy().astype(np.int64)
+
+
+def counts_within(lengths: np.ndarray) -> np.ndarray:
+    """0, 1, ..., length - 1 for each length, one after another."""
+    starts = np.cumsum(lengths) - lengths
+    within: np.ndarray = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(starts, lengths)
+    return within
 
 
 def of_texts(texts: list[str]) -> Strings:
