@@ -161,9 +161,10 @@ def _find(
 ) -> tuple[Any, Any]:
     """(i, j) for every usable probe i equal, byte for byte, to key j: i ascending, then j.
 
-    In passes, each a tight loop over every probe (hashes, then slots, then records): the
-    memory reads of one probe do not wait on the last's, so many are in flight at once,
-    where one loop doing all three for a probe at a time waits on each in turn."""
+    In passes, each a tight loop over every probe (hashes; slots; heads; records, counting
+    the keys each probe equals; then the pairs, into arrays of the size counted): the memory
+    reads of one probe do not wait on the last's, so many are in flight at once, and no
+    array is grown (or its reference counted) inside a loop."""
     slots, records, shift = table
     mask = slots.shape[0] - 1
     n = ends.shape[0] - 1
@@ -175,7 +176,7 @@ def _find(
             probes[m] = i
             hashes[m] = _hash(data, ends[i], ends[i + 1])
             m += 1
-    found = np.empty(m, dtype=np.int64)  # the record a slot names, read in the next pass
+    first = np.empty(m, dtype=np.int64)  # the record a slot names, else -1
     after = np.empty(m, dtype=np.int64)  # the slot after that slot
     for q in range(m):
         h = hashes[q]
@@ -185,38 +186,61 @@ def _find(
         while e != _EMPTY and (e & ~np.int64(_LOW)) != top:
             s = (s + 1) & mask
             e = slots[s]
-        found[q] = -1 if e == _EMPTY else e & np.int64(_LOW)
+        first[q] = -1 if e == _EMPTY else e & np.int64(_LOW)
         after[q] = (s + 1) & mask
-    pairs = np.empty((m + 16, 2), dtype=np.int64)
-    k = 0
-    n_records = records.shape[0]
+    heads = np.empty((m, 3), dtype=np.int64)  # each probe's length and first 16 bytes
     for q in range(m):
-        r = found[q]
+        i = probes[q]
+        length, w0, w1 = _head(data, ends[i], ends[i + 1])
+        heads[q, 0], heads[q, 1], heads[q, 2] = length, w0, w1
+    n_records = records.shape[0]
+    count = np.zeros(m, dtype=np.int64)
+    total = 0
+    for q in range(m):
+        r = first[q]
         if r < 0:
             continue
         h = np.int64(hashes[q])
         if records[r, 0] != h:  # another hash's top bits: probe on, checking each record
-            r, _ = _first_record(slots, records, shift, hashes[q], after[q])
-            if r < 0:
-                continue
-        i = probes[q]
-        length, w0, w1 = _head(data, ends[i], ends[i + 1])
-        while r < n_records and records[r, 0] == h:
-            j = records[r, 1] & np.int64(_LOW)
+            r = _first_record(slots, records, shift, hashes[q], after[q])[0]
+            first[q] = r
+        # (This loop and the next are written out in each: a compiled helper returning the
+        # next equal record, called from both, made the whole lookup six times slower.)
+        while r >= 0 and r < n_records and records[r, 0] == h:
+            if _equal_record(records, r, heads, q) and (
+                heads[q, 0] <= 16
+                or _same(data, ends, probes[q], key_data, key_ends, records[r, 1] & _LOW)
+            ):
+                count[q] += 1
             r += 1
-            if records[r - 1, 1] >> 32 != length:
-                continue
-            if records[r - 1, 2] != w0 or records[r - 1, 3] != w1:
-                continue
-            if length > 16 and not _same(data, ends, i, key_data, key_ends, j):
-                continue
-            if k == pairs.shape[0]:
-                bigger = np.empty((2 * k, 2), dtype=np.int64)
-                bigger[:k] = pairs
-                pairs = bigger
-            pairs[k, 0], pairs[k, 1] = i, j
-            k += 1
-    return pairs[:k, 0].copy(), pairs[:k, 1].copy()
+        total += count[q]
+    found_i = np.empty(total, dtype=np.int64)
+    found_j = np.empty(total, dtype=np.int64)
+    k = 0
+    for q in range(m):
+        if count[q] == 0:
+            continue
+        r, h = first[q], np.int64(hashes[q])
+        while r < n_records and records[r, 0] == h:
+            if _equal_record(records, r, heads, q) and (
+                heads[q, 0] <= 16
+                or _same(data, ends, probes[q], key_data, key_ends, records[r, 1] & _LOW)
+            ):
+                found_i[k] = probes[q]
+                found_j[k] = records[r, 1] & _LOW
+                k += 1
+            r += 1
+    return found_i, found_j
+
+
+@njit(cache=True, nogil=True)
+def _equal_record(records: Any, r: int, heads: Any, q: int) -> bool:
+    """Whether record r's length and first 16 bytes are probe q's."""
+    return bool(
+        records[r, 1] >> 32 == heads[q, 0]
+        and records[r, 2] == heads[q, 1]
+        and records[r, 3] == heads[q, 2]
+    )
 
 
 class Lookup:
