@@ -166,6 +166,23 @@ def _search(values: Any, suffix: Any, target: int, budget: int, found: Any) -> t
 
 
 @njit(cache=True)
+def _by_value(members: Any, m: int, remaining: Any, order: Any, values: Any, suffix: Any) -> None:
+    """The first m members ranked by what each still owes, largest first, ties in member
+    order (a stable insertion sort: m is small): order[k] is the member ranked k, values[k]
+    what it owes, suffix[k] the sum of values[k:m]."""
+    for k in range(m):
+        v = remaining[members[k]]
+        b = k
+        while b > 0 and values[b - 1] < v:
+            values[b], order[b] = values[b - 1], order[b - 1]
+            b -= 1
+        values[b], order[b] = v, k
+    suffix[m] = 0
+    for k in range(m - 1, -1, -1):
+        suffix[k] = suffix[k + 1] + values[k]
+
+
+@njit(cache=True)
 def _owner_of(items: Any, item_owner: Any) -> int:
     """The one owner of these items, or -1 when they belong to several."""
     owner: int = item_owner[items[0]]
@@ -321,6 +338,12 @@ def decide(
             credit[pos], why[pos] = paid - take, OVERPAID
 
     found = np.empty(2, dtype=np.int64)  # the rules look for a second set only to refuse
+    # The grouped-by-amount search's buffers, made once: at most search_items invoices each.
+    members = np.empty(search_items, dtype=np.int64)
+    order = np.empty(search_items, dtype=np.int64)
+    values = np.empty(search_items, dtype=np.int64)
+    suffix = np.zeros(search_items + 1, dtype=np.int64)
+    taken = np.zeros(search_items, dtype=np.bool_)
     for u in range(n_unnamed):
         pos = unnamed[u]
         if payer_count[pos] == 0:
@@ -369,7 +392,6 @@ def decide(
                     _put(named, n_named, pos, i, 0)
                     n_named += 1
             continue
-        members = np.empty(search_items, dtype=np.int64)
         m = 0
         for i in group_by_due[start:end]:
             if m == search_items:
@@ -380,23 +402,22 @@ def decide(
             ):
                 members[m] = i
                 m += 1
-        members = members[:m]
-        values_in_order = remaining[members]
-        order = np.argsort(-values_in_order, kind="mergesort")
-        values = values_in_order[order]
-        suffix = np.zeros(m + 1, dtype=np.int64)
-        for k in range(m - 1, -1, -1):
-            suffix[k] = suffix[k + 1] + values[k]
-        completed, sets = _search(values, suffix, paid, search_steps, found)
+        _by_value(members, m, remaining, order, values, suffix)
+        completed, sets = _search(values[:m], suffix, paid, search_steps, found)
         exhausted = (not completed) and sets < found.shape[0]
         if sets == 1 and not exhausted:
-            chosen = np.sort(np.array([order[k] for k in range(m) if found[0] >> k & 1]))
+            taken[:m] = False
+            for k in range(m):
+                if found[0] >> k & 1:
+                    taken[order[k]] = True
             outcome[pos] = MATCHED
-            if chosen.shape[0] == 1:
+            if (found[0] & (found[0] - 1)) == 0:  # one bit: one invoice
                 rule[pos], confidence[pos] = AMOUNT_CUSTOMER, confidence_of[C_AMOUNT_CUSTOMER]
             else:
                 rule[pos], confidence[pos] = GROUPED, confidence_of[C_GROUPED_BY_AMOUNT]
-            for c in chosen:
+            for c in range(m):  # by due date, as the rules allocate
+                if not taken[c]:
+                    continue
                 i = members[c]
                 if n_alloc == allocations.shape[0]:
                     allocations = _grown(allocations)
