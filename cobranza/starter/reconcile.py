@@ -35,7 +35,7 @@ from cobranza.starter.exceptions_cli import exceptions_app
 from cobranza.starter.money_in_cli import DatabaseUrl, TemporalAddress
 from cobranza.starter.store_snapshot import read_only_store, store_label
 from cobranza.starter.temporal_connect import TemporalUnreachable, connect_named
-from cobranza.store.store import Store
+from cobranza.store.store import Store, StoreOutOfDate
 
 # What --format accepts: the readers' names, and the names banks and standards use for them.
 FORMAT_NAMES = ("camt", "mt940", "bai2", "ofx", "cnab240", "cnab400", "spei_cep", "cfdi", "csv")
@@ -221,7 +221,10 @@ def reconcile(
     statement = _read_statement(file, fmt, mapping, as_json_flag)
     used = StoreUsed(store_label(database_url), exists=True)
     if dry_run:
-        run = _match_only(statement, tenant, database_url, used)
+        try:
+            run = _match_only(statement, tenant, database_url, used)
+        except StoreOutOfDate as exc:
+            _fail(str(exc), as_json_flag, code=1)
     else:
         run = _match_and_post(
             statement, tenant, database_url, temporal_address, crm_url, as_json_flag

@@ -20,6 +20,7 @@ from cobranza.store.report_request import (
     report_for,
 )
 from cobranza.store.report_views import emit_report
+from cobranza.store.store import StoreOutOfDate
 from cobranza.store.tables import InvoiceRow
 
 
@@ -60,18 +61,22 @@ def _read_report(database_url: str | None, as_of: datetime, tenant: str | None) 
     if missing is not None:
         typer.echo(f"{missing}: no report", err=True)
         raise typer.Exit(1)
-    with read_only_store(database_url) as store:
-        # get_table_names, not has_table: the temporary stand-ins a server database gets for
-        # missing tables are not in it, so an empty server database is still no store.
-        if store is None or InvoiceRow.__tablename__ not in inspect(store.engine).get_table_names():
-            label = store_label(database_url)
-            typer.echo(f"store: {label} holds no cobranza store: no report", err=True)
-            raise typer.Exit(1)
-        try:
+    try:
+        with read_only_store(database_url) as store:
+            # get_table_names, not has_table: the temporary stand-ins a server database gets
+            # for missing tables are not in it, so an empty server database is still no store.
+            tables = inspect(store.engine).get_table_names() if store is not None else []
+            if store is None or InvoiceRow.__tablename__ not in tables:
+                label = store_label(database_url)
+                typer.echo(f"store: {label} holds no cobranza store: no report", err=True)
+                raise typer.Exit(1)
             return report_for(store, as_of, tenant)
-        except ReportRequestError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from None
+    except ReportRequestError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    except StoreOutOfDate as exc:
+        typer.echo(f"{exc}: no report", err=True)
+        raise typer.Exit(1) from None
 
 
 def register(app: typer.Typer) -> None:

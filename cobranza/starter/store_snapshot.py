@@ -13,7 +13,8 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
 from cobranza.store.engine import make_engine, resolve_url
-from cobranza.store.store import Store
+from cobranza.store.store import Store, StoreOutOfDate, add_missing_columns, missing_columns
+from cobranza.store.tables import STORE_TABLES
 
 
 def store_label(url: str | None) -> str:
@@ -49,8 +50,10 @@ def read_only_store(url: str | None) -> Iterator[Store | None]:
     """The store for a dry run, or None when there is no SQLite file there (none is created).
 
     A SQLite store is copied into memory first: reading money-in data creates its tables when
-    they are missing, and the copy takes that write, not the user's file. A server database is
-    read in place over one connection whose transactions are all read only (_server_read_only).
+    they are missing, and the copy takes that write, not the user's file, as it takes the
+    columns a store written by an earlier version lacks. A server database is read in place
+    over one connection whose transactions are all read only (_server_read_only); one that
+    lacks columns raises StoreOutOfDate, naming them.
     """
     path = sqlite_path(url)
     if path is None and make_url(resolve_url(url)).get_backend_name() != "sqlite":
@@ -65,6 +68,11 @@ def read_only_store(url: str | None) -> Iterator[Store | None]:
         with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as source:
             source.backup(copy)
         store = Store(create_engine("sqlite://", creator=lambda: copy, poolclass=StaticPool))
+        try:
+            add_missing_columns(store.engine, list(STORE_TABLES), label=str(path.resolve()))
+        except StoreOutOfDate:
+            store.dispose()
+            raise
     try:
         yield store
     finally:
@@ -85,4 +93,14 @@ def _server_read_only(url: str | None) -> Store:
                 stand_in._prefixes = ["TEMPORARY"]
                 stand_in.create(conn)
         conn.exec_driver_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    missing = missing_columns(engine, list(STORE_TABLES))
+    if missing:
+        engine.dispose()
+        named = ", ".join(f"{table.name}.{column.name}" for table, column in missing)
+        shown = engine.url.render_as_string(hide_password=True)
+        raise StoreOutOfDate(
+            f"store: {shown} was written by an earlier version and lacks {named}; a dry run "
+            "or a report writes nothing: run `cobranza reconcile` without --dry-run, or "
+            "`cobranza up`, once to add them"
+        )
     return Store(engine)

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Engine, Table, delete, func, inspect, text, update
+from sqlalchemy import Column, Engine, Table, delete, func, inspect, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -408,27 +408,42 @@ def _snapshot(row: InvoiceRow) -> InvoiceSnapshot:
     return InvoiceSnapshot.model_validate(row.model_dump())
 
 
-def add_missing_columns(engine: Engine, tables: Sequence[Table]) -> list[str]:
+class StoreOutOfDate(RuntimeError):
+    """A store written by an earlier version lacks columns this one reads."""
+
+
+def missing_columns(engine: Engine, tables: Sequence[Table]) -> list[tuple[Table, Column[Any]]]:
+    """The columns of `tables` the database's tables of those names lack (a table it lacks
+    altogether is not counted: creating it is create_all's work)."""
+    inspector = inspect(engine)
+    missing = []
+    for table in tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        missing += [(table, column) for column in table.columns if column.name not in present]
+    return missing
+
+
+def add_missing_columns(
+    engine: Engine, tables: Sequence[Table], *, label: str | None = None
+) -> list[str]:
     """Bring a store made by an earlier version up to date: add its tables' new columns.
 
     Only nullable columns are added (old rows get NULL); a new required column cannot be
-    invented for old rows, so that stops with the table and column named. Returns the
-    `table.column` names added.
+    invented for old rows, so that stops, before any is added, with the store (`label`, else
+    the engine's URL), table and column named. Returns the `table.column` names added.
     """
-    inspector = inspect(engine)
-    added = []
+    missing = missing_columns(engine, tables)
+    for table, column in missing:
+        if not column.nullable:
+            shown = label or engine.url.render_as_string(hide_password=True)
+            raise StoreOutOfDate(
+                f"store {shown}: table {table.name!r} has no column "
+                f"{column.name!r}, which is required: migrate or start a new store"
+            )
     with engine.begin() as conn:
-        for table in tables:
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                if not column.nullable:
-                    raise RuntimeError(
-                        f"store {engine.url!r}: table {table.name!r} has no column "
-                        f"{column.name!r}, which is required: migrate or start a new store"
-                    )
-                kind = column.type.compile(dialect=engine.dialect)
-                conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
-                added.append(f"{table.name}.{column.name}")
-    return added
+        for table, column in missing:
+            kind = column.type.compile(dialect=engine.dialect)
+            conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+    return [f"{table.name}.{column.name}" for table, column in missing]

@@ -388,3 +388,25 @@ def test_usage_lines_name_arguments_in_capitals() -> None:
         usage = next(line for line in result.stdout.splitlines() if "Usage:" in line)
         # typer brackets a required argument with braces, an optional one with [ ].
         assert usage.split()[-1].strip("{}[]") in ("FILE", "EXCEPTION_ID"), usage
+
+
+def test_a_dry_run_on_a_store_lacking_a_required_column_names_it_in_the_json(
+    url: str, tmp_path: Path
+) -> None:
+    store = Store.from_url(url)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE messages DROP COLUMN template")
+    store.dispose()
+
+    result = CliRunner().invoke(
+        app, ["reconcile", str(STATEMENT), "--dry-run", "--json", "--database-url", url]
+    )
+
+    assert result.exit_code == 1
+    where = (tmp_path / "store.db").resolve()
+    reason = (
+        f"store {where}: table 'messages' has no column 'template', which is required: "
+        "migrate or start a new store"
+    )
+    assert json.loads(result.stdout) == {"lines": [], "errors": [reason], "store": None}
+    assert result.stderr.strip() == reason

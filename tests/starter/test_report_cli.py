@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -93,6 +94,46 @@ def test_the_store_file_is_left_byte_identical(url: str, tmp_path: Path) -> None
     result = run("--database-url", url, "--as-of", AS_OF.isoformat())
 
     assert result.exit_code == 0, result.output
+    assert store_file.read_bytes() == before
+
+
+def _drop_column(store_file: Path, table: str, column: str) -> None:
+    """The store as an earlier version wrote it: without a column added since."""
+    with closing(sqlite3.connect(store_file)) as conn:  # closed: its log is written back
+        conn.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+        conn.commit()
+
+
+def test_a_store_written_by_an_earlier_version_is_reported_and_left_as_it_was(
+    url: str, tmp_path: Path
+) -> None:
+    """Columns added since are added to the copy the report reads, not to the user's file."""
+    store_file, current, earlier = (tmp_path / name for name in ("store.db", "a.json", "b.json"))
+    run("--database-url", url, "--as-of", AS_OF.isoformat(), "--report-json", str(current))
+    _drop_column(store_file, "messages", "rule_set")
+    before = store_file.read_bytes()
+
+    result = run("--database-url", url, "--as-of", AS_OF.isoformat(), "--report-json", str(earlier))
+
+    assert result.exit_code == 0, result.output
+    assert earlier.read_text() == current.read_text()
+    assert store_file.read_bytes() == before
+
+
+def test_a_store_lacking_a_required_column_is_refused_naming_file_table_and_column(
+    url: str, tmp_path: Path
+) -> None:
+    store_file = tmp_path / "store.db"
+    _drop_column(store_file, "messages", "template")
+    before = store_file.read_bytes()
+
+    result = run("--database-url", url, "--as-of", AS_OF.isoformat())
+
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.strip() == (
+        f"store {store_file.resolve()}: table 'messages' has no column 'template', which is "
+        "required: migrate or start a new store: no report"
+    )
     assert store_file.read_bytes() == before
 
 

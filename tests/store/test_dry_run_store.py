@@ -13,6 +13,7 @@ from cobranza.domain.statements import Direction, Statement, StatementLine
 from cobranza.reconciliation.statement_run import reconcile_statement
 from cobranza.starter.store_snapshot import read_only_store
 from cobranza.store import Store, money_in
+from cobranza.store.store import StoreOutOfDate
 
 from .factories import snapshot
 
@@ -69,3 +70,27 @@ def test_a_dry_run_cannot_write_even_if_asked(store: Store) -> None:
             assert reconcile_statement(reading, statement(), tenant="acme").imported is not None
 
     assert money_in.count_entries(store) == 0
+
+
+def test_a_store_written_by_an_earlier_version_is_read_or_named_never_changed(
+    store: Store,
+) -> None:
+    """A column added since: SQLite's copy gains it and is read; a server database, read in
+    place and read only, is refused naming what it lacks. Either way the store keeps lacking it."""
+    store.upsert_invoice(snapshot("INV-1"))
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE messages DROP COLUMN rule_set")
+    url = store.engine.url.render_as_string(hide_password=False)
+
+    if store.dialect == "postgresql":
+        match = r"lacks messages\.rule_set; a dry run"
+        with pytest.raises(StoreOutOfDate, match=match), read_only_store(url):
+            pass
+    else:
+        with read_only_store(url) as reading:
+            assert reading is not None
+            run = reconcile_statement(reading, statement(), tenant="acme", dry_run=True)
+            assert [r.outcome.value for r in run.results] == ["matched"]
+
+    columns = {c["name"] for c in inspect(store.engine).get_columns("messages")}
+    assert "rule_set" not in columns
