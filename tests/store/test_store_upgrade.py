@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from cobranza.store.store import Store, add_missing_columns
-from cobranza.store.tables import MessageRow
+from cobranza.store.tables import STORE_TABLES
 
 OLD_MESSAGES = """
 CREATE TABLE messages (
@@ -39,7 +39,7 @@ def test_an_old_messages_table_gains_the_evidence_columns(tmp_path: Path) -> Non
     (row,) = store.messages(tenant="t")
     assert row.dedupe_key == "k1" and row.rule_set is None and row.granted_at is None
     # Twice is a no-op.
-    assert add_missing_columns(store.engine, [MessageRow.__table__]) == []  # type: ignore[list-item]
+    assert add_missing_columns(store.engine, list(STORE_TABLES)) == []
     store.dispose()
 
 
