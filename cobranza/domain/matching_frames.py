@@ -143,9 +143,10 @@ def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
         # (the compiled loops and polars let go of the GIL): a statement uses both cores.
         # The lookup first: the lines' references wait for it, their payers for the names,
         # and the rules for the customers' invoices by due date, made while payers are found.
+        # (One worker runs its tasks in turn: a task may wait on one submitted before it.)
         item_side = beside.submit(keys.item_keys, items)
         owner_side = beside.submit(keys.owners_of, items)
-        printed = beside.submit(lambda: keys.printed(items, *owner_side.result()))
+        printed_side = beside.submit(lambda: keys.printed(items, *owner_side.result()))
         currency_side = beside.submit(
             keys.codes, lines.get_column("currency"), items.get_column("currency")
         )
@@ -154,11 +155,11 @@ def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
         )
         booked = keys.booking(lines)
         active = booked.kind[booked.at] == kernel.ACTIVE  # by row
-        line_side = keys.line_keys(lines)
-        hits = keys.reference_hits(line_side, active, booked.at, item_side.result())
+        line_strings = keys.line_keys(lines)
+        hits = keys.reference_hits(line_strings, active, booked.at, item_side.result())
         unnamed = active & (np.diff(hits.ptr) == 0)[booked.at]
         item_owner, first_item = owner_side.result()
-        payers = keys.payers_of(lines, unnamed, printed.result(), item_owner)
+        payers = keys.payers_of(lines, unnamed, printed_side.result(), item_owner)
         line_currency, item_currency = currency_side.result()
         payer_count, payer_owner = _payer_of_each_line(payers, booked.at, n)
         groups = group_side.result()
@@ -192,10 +193,10 @@ def match_frames(lines: pl.DataFrame, items: pl.DataFrame) -> MatchedFrames:
             )
         )
         rows = pl.Series("row", booked.order, dtype=pl.UInt32)
-        allocated = beside.submit(_allocations, rows, items, decided)
+        allocation_side = beside.submit(_allocations, rows, items, decided)
         owners = items.select("tenant", "customer_id").gather(first_item)
         lines_out = _lines_out(lines, booked, rows, items, owners, payers, decided)
-        allocations, candidates = allocated.result()
+        allocations, candidates = allocation_side.result()
     return MatchedFrames(lines_out, allocations, candidates)
 
 

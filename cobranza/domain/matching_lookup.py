@@ -4,9 +4,9 @@
 over 64-bit hashes, each slot holding the top half of its hash and the index of its first
 record; the records (full hash, length and key, first 16 bytes) of the keys sharing a hash
 lie next to each other, so that confirming a hit byte for byte mostly costs one more
-memory read, not two. `groups` numbers
-equal rows by first appearance from polars' row hash, then compares each row with its
-group's first, and groups on the values themselves should two different rows share a hash.
+memory read, not two. `groups` numbers equal rows by first appearance from polars' row hash,
+then compares each row with its group's first, and groups on the values themselves should two
+different rows share a hash.
 """
 
 from __future__ import annotations
@@ -58,6 +58,11 @@ def _same(a: Any, a_ends: Any, i: int, b: Any, b_ends: Any, j: int) -> bool:
 
 _EMPTY = -1  # a table slot holding no key
 _LOW = (1 << 32) - 1  # the low 32 bits of a table slot or a record's second word
+_MAX_BYTES = 1 << 31  # a length shifted into a record's sign bit would read back negative
+
+
+class LookupTooLarge(ValueError):
+    """Keys beyond what a record can say (their count or bytes)."""
 
 
 @njit(cache=True, nogil=True)
@@ -134,20 +139,20 @@ def _head(data: Any, first: int, last: int) -> tuple[int, Any, Any]:
 
 
 @njit(cache=True, nogil=True)
-def _first_record(slots: Any, records: Any, shift: int, h: Any, s: int) -> tuple[int, int]:
-    """(first record of hash h or -1, the slot after the one that said so), probing from
-    slot s; a slot whose top bits match stands for h only if its record's hash is h."""
+def _first_record(slots: Any, records: Any, h: Any, s: int) -> int:
+    """The first record of hash h, or -1, probing on from slot s: a slot whose top bits are
+    h's stands for h only if its record's hash is h (another hash may share the top bits)."""
     mask = slots.shape[0] - 1
     top = np.int64((h >> np.uint64(32)) << np.uint64(32))
     while True:
         e = slots[s]
         s = (s + 1) & mask
         if e == _EMPTY:
-            return -1, s
+            return -1
         if (e & ~np.int64(_LOW)) == top:
-            r = e & np.int64(_LOW)
+            r: int = e & np.int64(_LOW)
             if records[r, 0] == np.int64(h):
-                return r, s
+                return r
 
 
 @njit(cache=True, nogil=True)
@@ -202,7 +207,7 @@ def _find(
             continue
         h = np.int64(hashes[q])
         if records[r, 0] != h:  # another hash's top bits: probe on, checking each record
-            r = _first_record(slots, records, shift, hashes[q], after[q])[0]
+            r = _first_record(slots, records, hashes[q], after[q])
             first[q] = r
         # (This loop and the next are written out in each: a compiled helper returning the
         # next equal record, called from both, made the whole lookup six times slower.)
@@ -249,8 +254,13 @@ class Lookup:
 
     def __init__(self, keys: Strings, *, empty: bool = False) -> None:
         self.empty = empty
-        if keys.ends.shape[0] > _LOW or keys.data.shape[0] > _LOW:
-            raise ValueError("a lookup holds fewer than 2**32 keys of fewer than 2**32 bytes")
+        # A record packs (length << 32 | key) into a signed int64: a key's length and the
+        # bytes of all keys stay below 2**31, their count below 2**32.
+        if keys.ends.shape[0] > _LOW or keys.data.shape[0] >= _MAX_BYTES:
+            raise LookupTooLarge(
+                f"a lookup holds fewer than 2**32 keys of fewer than 2**31 bytes in all, not "
+                f"{keys.ends.shape[0] - 1} keys of {keys.data.shape[0]} bytes"
+            )
         self._keys = (keys.data, keys.ends)
         self._table = _table(_hashes(keys.data, keys.ends), self._usable(keys), *self._keys)
 

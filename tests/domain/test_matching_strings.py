@@ -837,6 +837,42 @@ def test_lookup_confirms_every_hit_byte_for_byte_when_hashes_collide() -> None:
         assert found == [at for at, v in enumerate(values) if v == probes.text(k)]
 
 
+def test_lookup_passes_over_slots_of_other_hashes_sharing_the_top_bits() -> None:
+    """A slot keeps only the top 32 bits of its hash: keys whose hashes share those with the
+    probe's, earlier in the table, are passed over for the probe's own, and never found."""
+    values = ["X1", "X2", "ABC", "X3", "ABC"]
+    keys = _column(values)
+    probes = _column(["ABC", "X1"])
+    h = int(lookups._hash(probes.data, probes.ends[0], probes.ends[1]))
+    top, low = h & ~((1 << 32) - 1), (1 << 32) - 1
+
+    def slot(x: int) -> int:  # the table of 4 distinct hashes has 16 slots
+        return ((x * int(lookups._MIX)) & ((1 << 64) - 1)) >> 60
+
+    # Hashes that take the probe's first slot (and the ones after) before it is inserted.
+    candidates = (top | ((h + d) & low) for d in range(1, 1 << 16))
+    others = [x for x in candidates if slot(x) == slot(h)][:3]
+    hashes = np.array([others[0], others[1], h, others[2], h], dtype=np.uint64)
+    lookup = lookups.Lookup(keys)
+    lookup._table = lookups._table(hashes, keys.valid, keys.data, keys.ends)
+
+    i, j = lookup.find(probes)
+
+    # "X1" is found under no hash of its own (its key was given another): only "ABC" is.
+    assert list(zip(i.tolist(), j.tolist(), strict=True)) == [(0, 2), (0, 4)]
+
+
+def test_a_lookup_refuses_more_bytes_than_its_records_can_say() -> None:
+    huge = text.Strings(
+        np.zeros(1, dtype=np.uint8),
+        np.array([0, 1], dtype=np.int64),
+        np.ones(1, dtype=np.bool_),
+    )
+    big = huge._replace(data=np.lib.stride_tricks.as_strided(huge.data, (1 << 31,), (0,)))
+    with pytest.raises(lookups.LookupTooLarge, match="fewer than 2\\*\\*31 bytes"):
+        lookups.Lookup(big)
+
+
 def _first_appearances(rows: list[tuple[Any, ...]]) -> tuple[list[int], list[int]]:
     number: dict[tuple[Any, ...], int] = {}
     first: list[int] = []
