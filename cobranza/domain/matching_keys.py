@@ -137,18 +137,18 @@ def _printed(
         return strings.of_texts([]), np.zeros(0, dtype=np.int64)
     elements = column.filter(pl.Series(lengths > 0)).explode()  # (an empty list explodes to null)
     starts = np.cumsum(lengths) - lengths
-    kept = np.flatnonzero(~_repeats(elements, lengths, starts, first_of_owner[owner]))
+    kept = np.flatnonzero(~_same_as_others(elements, lengths, starts, first_of_owner[owner]))
     kept_lengths = lengths[kept]
     at = np.repeat(starts[kept], kept_lengths) + strings.counts_within(kept_lengths)
     found = strings.of_series(elements.gather(at) if at.shape[0] < elements.len() else elements)
     return found, np.repeat(owner[kept], kept_lengths)
 
 
-def _repeats(
+def _same_as_others(
     elements: pl.Series, lengths: np.ndarray, starts: np.ndarray, other: np.ndarray
 ) -> np.ndarray:
-    """Whether each list k (elements[starts[k]:][:lengths[k]]) is another list, other[k],
-    element for element, null equal to null."""
+    """Whether each list k (elements[starts[k]:][:lengths[k]]) is the list other[k] (its
+    owner's first), element for element, null equal to null: such a list adds no string."""
     n = lengths.shape[0]
     asked = np.flatnonzero((other != np.arange(n)) & (lengths > 0) & (lengths == lengths[other]))
     asked_lengths = lengths[asked]

@@ -50,8 +50,7 @@ def of_lists(column: pl.Series) -> tuple[Strings, np.ndarray, np.ndarray]:
     place in that row's list."""
     lengths = list_lengths(column)
     if not lengths.any():  # (statements and invoices mostly list nothing)
-        nothing = np.zeros(0, dtype=np.int64)
-        return of_texts([]), nothing, nothing
+        return of_texts([]), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     rows = np.repeat(np.arange(column.len(), dtype=np.int64), lengths)
     places = counts_within(lengths)
     return of_series(column.filter(pl.Series(lengths > 0)).explode()), rows, places
