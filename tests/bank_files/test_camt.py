@@ -78,8 +78,17 @@ def test_truncated_xml_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(StatementFileError) as refused:
         read_camt(cut)
     assert refused.value.file == "cut.xml"
-    assert refused.value.line is not None and refused.value.line >= 100
-    assert "not well-formed XML" in refused.value.reason
+    assert refused.value.line == 100  # the last line there is, not the one after it
+    assert refused.value.reason.startswith("the file ends before its XML does, <")
+    assert refused.value.reason.endswith("still open: it is cut short")
+
+
+def test_xml_broken_inside_names_the_line_and_what_libxml_says(tmp_path: Path) -> None:
+    bad = copy_with(tmp_path, "camt/camt054.001.02.xml", "<Ntry>", "<Ntry <")
+    with pytest.raises(StatementFileError) as refused:
+        read_camt(bad)
+    assert refused.value.line == line_containing(bad, "<Ntry <")
+    assert refused.value.reason.startswith("not well-formed XML: ")
 
 
 def test_corrupted_entry_amount_names_its_line(tmp_path: Path) -> None:

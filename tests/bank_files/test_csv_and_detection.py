@@ -83,10 +83,13 @@ def test_read_statement_dispatches_and_refuses_the_unknown(tmp_path: Path) -> No
     statement = read_statement(FIXTURES / "bai2/svb_us.bai2")
     assert statement.format == "bai2" and len(statement.lines) == 2
     unknown = tmp_path / "notes.txt"
-    unknown.write_text("hello\n")
+    unknown.write_text("\n  \nhello, this is no statement at all\n")
     with pytest.raises(StatementFileError) as refused:
         read_statement(unknown)
-    assert refused.value.reason.startswith("unrecognised format")
+    assert refused.value.line == 3
+    assert refused.value.reason.startswith(
+        "unrecognised format: the file starts 'hello, this is no statem', as none of camt, "
+    )
     with pytest.raises(StatementFileError, match="needs its column mapping: give --mapping FILE"):
         read_statement(FIXTURES / "csv/bank_export_es.csv")
 

@@ -125,6 +125,16 @@ def _head(path: Path) -> bytes:
         raise StatementFileError(path.name, None, f"cannot read the file: {exc}") from exc
 
 
+def _first_text(path: Path) -> tuple[int, str]:
+    """The number of the file's first line that is not blank (detection looked there first),
+    and the start of that line as text, for a refusal to show."""
+    head = path.read_bytes()[:8192].decode("utf-8", errors="replace")
+    for number, line in enumerate(head.splitlines(), start=1):
+        if line.strip():
+            return number, line.strip()[:24]
+    return 1, ""
+
+
 def read_statement(
     path: Path, *, format: str | None = None, mapping: CsvMapping | None = None
 ) -> Statement:
@@ -147,8 +157,12 @@ def read_statement(
         return read_mapped_csv(path, mapping)
     if chosen is None or chosen not in FORMATS:
         known = ", ".join([*FORMATS, "csv"])
-        what = f"format {chosen!r} is not one of {known}" if chosen else "unrecognised format"
-        raise StatementFileError(path.name, None, f"{what} (known: {known})")
+        if chosen:
+            reason = f"format {chosen!r} is not one of {known}"
+            raise StatementFileError(path.name, None, reason)
+        line, start = _first_text(path)
+        reason = f"unrecognised format: the file starts {start!r}, as none of {known} does"
+        raise StatementFileError(path.name, line, reason)
     if has_utf16_bom(head) and chosen not in _READ_AS_UTF16:
         reason = (
             f"UTF-16 text (the file starts with its byte order mark): {chosen} files are read "
