@@ -65,6 +65,7 @@ async def local_stack(
                 ui_port=ui_port,
                 time_skipping=time_skipping,
                 fast_timers=fast_timers,
+                log_file=temporal_db.with_name("temporal-server.log") if temporal_db else None,
             )
         )
     except BaseException:

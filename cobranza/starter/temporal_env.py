@@ -57,13 +57,15 @@ async def start_server(
     time_skipping: bool = True,
     log_level: str = "error",
     fast_timers: bool = False,
+    log_file: Path | None = None,
 ) -> WorkflowEnvironment:
     """A dev server with our search attributes registered; per-workflow virtual time when asked.
 
     Workflows started through the returned client do not skip time on their own: the caller
     moves each one forward with `env.fast_forward`, so events land at their true moments.
     `fast_timers` (for tests) fires each due timer, and starts each continued-as-new run, within
-    10 ms rather than within a second.
+    10 ms rather than within a second. The server's own output (its banner and its log) goes
+    to `log_file`, appended, when one is given, else to our stderr.
     """
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +81,7 @@ async def start_server(
         ui_port=ui_port,
     )
     extra_args = FAST_TIMERS_FLAG if fast_timers else []
-    with _server_output_on_stderr():
+    with _server_output_to(log_file):
         return await _start(common, time_skipping, extra_args)
 
 
@@ -96,16 +98,25 @@ async def _start(
 
 
 @contextmanager
-def _server_output_on_stderr() -> Iterator[None]:
-    """The dev server inherits our stdout and prints a banner there; JSON output must stay clean."""
+def _server_output_to(log_file: Path | None) -> Iterator[None]:
+    """The dev server inherits our stdout and stderr while it starts: its banner must stay out
+    of stdout (JSON output must stay clean), and its log out of the terminal when a file is
+    given (it logs errors of its own, such as updates cancelled by a workflow that closed)."""
     sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
+    sys.stderr.flush()
+    targets = [1] if log_file is None else [1, 2]
+    saved = [os.dup(fd) for fd in targets]
+    to = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if log_file else 2
     try:
+        for fd in targets:
+            os.dup2(to, fd)
         yield
     finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+        for fd, kept in zip(targets, saved, strict=True):
+            os.dup2(kept, fd)
+            os.close(kept)
+        if log_file is not None:
+            os.close(to)
 
 
 async def connect(address: str = "127.0.0.1:7233") -> Client:

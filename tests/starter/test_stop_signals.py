@@ -113,6 +113,11 @@ def test_sigterm_stops_worker_sandbox_and_dev_server_and_exits_0(
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass  # nothing listens on the frontend port any more
     assert "SIGTERM: stopped the worker, the sandbox and the dev server" in log_text(log)
+    # The dev server's own output goes to its log file, which the command names.
+    server_log = log.parent / ".cobranza" / "temporal-server.log"
+    assert "Temporal Server:" in server_log.read_text()
+    assert "Temporal Server:" not in log_text(log)
+    assert "Dev server log: .cobranza/temporal-server.log" in log.read_text()
 
 
 def assert_gone(pid: int) -> None:
