@@ -34,6 +34,19 @@ class Outcomes(BaseModel):
         return sum(self.model_dump().values())
 
 
+class DisputeFigures(BaseModel):
+    """Disputes opened up to the report's instant and how they were resolved, whatever the
+    invoice's state now: an invoice disputed and later paid counts here, and only the ones
+    still disputed count in `Outcomes.disputed`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    opened: int = Field(0, description="disputes opened (an invoice may be disputed twice)")
+    invoices: int = Field(0, description="invoices disputed at least once")
+    resolved_for_customer: int = Field(0, description="cancelled or reduced by a credit note")
+    resolved_for_creditor: int = Field(0, description="collection resumed")
+
+
 class AgingBuckets(BaseModel):
     """Outstanding amount of one currency by days past the due date, as decimal strings."""
 
@@ -150,6 +163,7 @@ class CollectionReport(BaseModel):
     amount_written_off: dict[str, str]
     amount_overpaid: dict[str, str]
     outcomes: Outcomes
+    disputes: DisputeFigures = Field(default_factory=DisputeFigures)
     reminders_by_step_and_channel: dict[str, dict[str, int]]
     escalations_by_level: dict[int, int]
     dso_days: dict[str, float] = Field(

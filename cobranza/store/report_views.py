@@ -104,6 +104,7 @@ def render_report_html(report: CollectionReport) -> str:
             report=report,
             amount_rows=_amount_rows(report),
             outcome_bars=outcome_bars,
+            disputes_line=_disputes_line(report),
             aging_charts=aging_charts,
             reminder_bars=reminder_bars,
             escalation_bars=escalation_bars,
@@ -159,6 +160,7 @@ def print_report(report: CollectionReport, console: Console) -> None:
     late = report.average_days_late
     console.print(f"Average days late at payment: {'–' if late is None else late}")
     console.print(_outcomes_table(report))
+    console.print(_disputes_line(report))
     console.print(_aging_table(report))
     console.print(_reminders_table(report))
     console.print(_escalations_table(report))
@@ -194,6 +196,16 @@ def _outcomes_table(report: CollectionReport) -> Table:
     for name, count in report.outcomes.model_dump().items():
         outcomes.add_row(name.replace("_", " "), str(count))
     return outcomes
+
+
+def _disputes_line(report: CollectionReport) -> str:
+    """Disputes over the period, whatever became of their invoices since."""
+    d = report.disputes
+    return (
+        f"Disputes opened: {d.opened} on {d.invoices} invoices; resolved for the customer "
+        f"{d.resolved_for_customer}, for the creditor {d.resolved_for_creditor}; "
+        f"invoices disputed now {report.outcomes.disputed}"
+    )
 
 
 def _aging_table(report: CollectionReport) -> Table:

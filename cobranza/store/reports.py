@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from cobranza.domain.effects import InvoiceSnapshot
-from cobranza.domain.invoice import InvoiceStatus, TimelineKind
+from cobranza.domain.invoice import DisputeOutcome, InvoiceStatus, TimelineKind
 from cobranza.domain.money import Money
 from cobranza.store.money_in_report import money_in_report
 from cobranza.store.report_model import (
@@ -17,6 +17,7 @@ from cobranza.store.report_model import (
     AutopayRecovery,
     CollectionReport,
     CountryFigures,
+    DisputeFigures,
     Outcomes,
 )
 from cobranza.store.report_views import print_report, write_report_html, write_report_json
@@ -247,6 +248,29 @@ def _escalations(store: Store, as_of: datetime, tenant: str | None) -> dict[int,
     return dict(sorted(levels.items()))
 
 
+def _disputes(
+    store: Store, as_of: datetime, tenant: str | None, invoices: set[str]
+) -> DisputeFigures:
+    """What the invoices' timelines say of disputes up to as_of."""
+    opened: Counter[str] = Counter()
+    resolved: Counter[str] = Counter()
+    for row in store.timeline(tenant=tenant):
+        if row.kind != TimelineKind.DISPUTE.value or row.at > as_of:
+            continue
+        if row.workflow_id not in invoices:
+            continue
+        if row.details.get("event") == "opened":
+            opened[row.workflow_id] += 1
+        elif row.details.get("event") == "resolved":
+            resolved[str(row.details.get("outcome"))] += 1
+    return DisputeFigures(
+        opened=sum(opened.values()),
+        invoices=len(opened),
+        resolved_for_customer=resolved[DisputeOutcome.CUSTOMER.value],
+        resolved_for_creditor=resolved[DisputeOutcome.CREDITOR.value],
+    )
+
+
 def build_report(store: Store, as_of: datetime, tenant: str | None = None) -> CollectionReport:
     """The collection report of one tenant (or all) from the latest snapshot of each invoice.
 
@@ -281,6 +305,7 @@ def build_report(store: Store, as_of: datetime, tenant: str | None = None) -> Co
         amount_written_off=_texts(sums["written_off"]),
         amount_overpaid=_texts(sums["overpaid"]),
         outcomes=Outcomes(**outcomes),
+        disputes=_disputes(store, as_of, tenant, {s.workflow_id for s in invoices}),
         reminders_by_step_and_channel=_reminders(store, as_of, tenant),
         escalations_by_level=_escalations(store, as_of, tenant),
         dso_days=dso_by_currency(invoices),

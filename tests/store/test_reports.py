@@ -294,3 +294,56 @@ def test_messages_per_country_count_deferrals_by_rule(store: Store) -> None:
     assert report.by_country["MX"].deferred_by_rule == {"mx-contact-days": 1}
     assert report.by_country["CO"].messages_sent == 1
     assert report.by_country["CO"].deferred_by_rule == {"co-contact-hours": 1, "co-holidays": 1}
+
+
+def test_disputes_are_counted_whatever_became_of_their_invoices(store: Store) -> None:
+    """A dispute then payment leaves no invoice disputed now, yet the period had a dispute."""
+    dispute = TimelineKind.DISPUTE
+    paid = snapshot("INV-PAID", paid_minor=100_00, status=InvoiceStatus.PAID)
+    twice = snapshot("INV-TWICE", status=InvoiceStatus.DISPUTED, disputed=True)
+    cancelled = snapshot("INV-CANCEL", status=InvoiceStatus.CANCELLED)
+    later = snapshot("INV-LATER")
+    other = snapshot("INV-BETA", tenant="beta")
+    store.record(
+        recording(
+            paid,
+            entry(paid, 0, dispute, event="opened", actor="dataset", reason="r"),
+            entry(paid, 1, dispute, event="resolved", outcome="creditor", actor="s", reason="r"),
+        )
+    )
+    store.record(
+        recording(
+            twice,
+            entry(twice, 0, dispute, event="opened", actor="s", reason="r"),
+            entry(twice, 1, dispute, event="resolved", outcome="creditor", actor="s", reason="r"),
+            entry(twice, 2, dispute, event="opened", actor="s", reason="again"),
+        )
+    )
+    store.record(
+        recording(
+            cancelled,
+            entry(cancelled, 0, dispute, event="opened", actor="s", reason="r"),
+            entry(cancelled, 1, dispute, event="resolved", outcome="customer", actor="s"),
+        )
+    )
+    after = T0 + timedelta(days=30)
+    store.record(recording(later, entry(later, 0, dispute, at=after, event="opened", actor="s")))
+    store.record(recording(other, entry(other, 0, dispute, event="opened", actor="s", reason="")))
+
+    report = build_report(store, as_of=T0 + timedelta(days=1), tenant="acme")
+
+    assert report.disputes.model_dump() == {
+        # PAID once, TWICE twice, CANCEL once; LATER's after as_of; beta's not asked for
+        "opened": 4,
+        "invoices": 3,
+        "resolved_for_customer": 1,
+        "resolved_for_creditor": 2,
+    }
+    assert report.outcomes.disputed == 1
+    console = Console(file=StringIO(), width=200)
+    print_report(report, console)
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    assert (
+        "Disputes opened: 4 on 3 invoices; resolved for the customer 1, for the creditor 2; "
+        "invoices disputed now 1"
+    ) in shown
