@@ -409,6 +409,33 @@ async def test_L09_dispute_against_customer(cases: dict[str, asyncio.Task[Case]]
     assert inv.postings == []  # still open: nothing to tell the ERP yet
 
 
+async def test_L09_dispute_resolved_by_a_credit_note(cases: dict[str, asyncio.Task[Case]]) -> None:
+    c = await case(cases, "L-09-credit")
+    assert_as_expected(c)
+    inv = c["INV-9"]
+
+    (resolved,) = inv.entries(TimelineKind.DISPUTE, event="resolved")
+    assert resolved.details["outcome"] == "customer"
+    assert resolved.details["credit"] == "1200000.00"
+    # Every message after the credit asks for what is left, not for the whole invoice.
+    after = [m for m in inv.messages if m.scheduled_at > resolved.at]
+    assert [m.template for m in after] == ["overdue_firm", "final_notice"]
+    for message in after:
+        text = inv.email_with(message.template).text or ""
+        assert "$2.000.000,00 pendiente" in text and "3.200.000" not in text, message.template
+    assert inv.run.view.credited == "1200000.00"
+    assert inv.run.view.paid == "2000000.00"
+    # The ERP hears of the payment that closed it, and that nothing is outstanding.
+    [posting] = inv.postings
+    assert (posting.kind, posting.status, posting.payment_id) == (
+        "payment",
+        InvoiceStatus.PAID,
+        "P-L09-1",
+    )
+    assert posting.outstanding.is_zero()
+    assert await execution_status(inv) == WorkflowExecutionStatus.COMPLETED
+
+
 async def test_L10_same_invoice_submitted_twice(
     stack: Stack, cases: dict[str, asyncio.Task[Case]]
 ) -> None:
