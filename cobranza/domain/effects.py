@@ -144,12 +144,13 @@ class CrmTaskReceipt(BaseModel):
 
 
 class ErpPosting(BaseModel):
-    """An invoice status change or a payment posted to the ERP, once per idempotency key."""
+    """An invoice status change, a payment or a credit note posted to the ERP, once per
+    idempotency key; `amount` is the payment's or the credit note's."""
 
     idempotency_key: str
     invoice_id: str
     customer_id: str
-    kind: Literal["issued", "payment", "status"]
+    kind: Literal["issued", "payment", "status", "credit_note"]
     status: InvoiceStatus
     amount: Money | None = None
     payment_id: str | None = None

@@ -13,7 +13,7 @@ from cobranza.domain.local_methods import PaymentReference
 from cobranza.domain.money import Money
 
 CrmTaskKind = Literal["collector_call", "dispute", "promise", "broken_promise", "unmatched_payment"]
-ErpPostingKind = Literal["issued", "payment", "status"]
+ErpPostingKind = Literal["issued", "payment", "status", "credit_note"]
 
 
 class OutboundMessage(BaseModel):

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from cobranza.workflows import search_attributes as sa
     from cobranza.workflows.autopay import AutopayDesk
     from cobranza.workflows.contact import ContactDesk
-    from cobranza.workflows.invoice_effects import ACTIVITY_TIMEOUT, RETRY, InvoiceEffects
+    from cobranza.workflows.invoice_effects import ACTIVITY_TIMEOUT, RETRY, ErpNote, InvoiceEffects
     from cobranza.workflows.invoice_outlook import InvoiceOutlook
     from cobranza.workflows.invoice_payments import PaymentSignals
     from cobranza.workflows.support_actions import SupportActions
@@ -57,7 +57,7 @@ class InvoiceCollectionWorkflow(InvoiceEffects, InvoiceOutlook, PaymentSignals, 
         self._desk = ContactDesk(
             input, self._life, self._now, self._wait_until, self._rec, self._unreachable
         )
-        self._erp_queue: list[tuple[str, PaymentReceived]] = []
+        self._erp_queue: list[ErpNote] = []
         self._crm_queue: list[CrmTaskRequest] = []
         self._autopay: AutopayDesk | None = None
         self._autopay_checked = False
@@ -313,7 +313,7 @@ class InvoiceCollectionWorkflow(InvoiceEffects, InvoiceOutlook, PaymentSignals, 
         return self._autopay
 
     def _queue_payment(self, payment: PaymentReceived) -> None:
-        self._erp_queue.append((payment.payment_id, payment))
+        self._erp_queue.append(ErpNote.of_payment(payment))
 
     def _wake(self) -> None:
         self._woken = True

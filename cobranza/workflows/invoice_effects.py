@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from cobranza.domain.invoice import InvoiceStatus, PaymentReceived, TimelineKind
     from cobranza.domain.lifecycle import Lifecycle
+    from cobranza.domain.money import Money
     from cobranza.domain.views import CollectionInput
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -31,12 +32,28 @@ RETRY = RetryPolicy(
 )
 
 
+class ErpNote(NamedTuple):
+    """What a handler asks to tell the ERP once the workflow runs its effects."""
+
+    kind: Literal["payment", "credit_note"]
+    key: str  # unique within the invoice: the posting's idempotency key ends with it
+    summary: str
+    amount: Money
+    payment: PaymentReceived | None = None
+
+    @classmethod
+    def of_payment(cls, payment: PaymentReceived) -> ErpNote:
+        summary = f"Post payment {payment.payment_id} ({payment.amount}) to the ERP"
+        key = f"payment-{payment.payment_id}"
+        return cls("payment", key, summary, payment.amount, payment)
+
+
 class InvoiceEffects:
     """Runs the effects InvoiceCollectionWorkflow and its handlers queue; it supplies the state."""
 
     _input: CollectionInput
     _life: Lifecycle
-    _erp_queue: list[tuple[str, PaymentReceived]]
+    _erp_queue: list[ErpNote]
     _crm_queue: list[CrmTaskRequest]
 
     # Declared for the type checker only: at run time a stub could shadow the real method
@@ -110,6 +127,7 @@ class InvoiceEffects:
         key: str,
         summary: str,
         payment: PaymentReceived | None = None,
+        amount: Money | None = None,
     ) -> None:
         inv, life = self._input.invoice, self._life
         req = ErpPosting(
@@ -118,7 +136,7 @@ class InvoiceEffects:
             customer_id=inv.customer.customer_id,
             kind=kind,
             status=status,
-            amount=payment.amount if payment else None,
+            amount=amount if amount is not None else payment.amount if payment else None,
             payment_id=payment.payment_id if payment else None,
             payment=payment,
             outstanding=life.outstanding,
@@ -131,13 +149,14 @@ class InvoiceEffects:
         """Perform what signal and update handlers asked for, in the order they asked."""
         while self._erp_queue or self._crm_queue:
             if self._erp_queue:
-                payment_id, payment = self._erp_queue.pop(0)
+                note = self._erp_queue.pop(0)
                 await self._post_erp(
-                    "payment",
+                    note.kind,
                     self._life.state.status,
-                    key=f"payment-{payment_id}",
-                    summary=f"Post payment {payment_id} ({payment.amount}) to the ERP",
-                    payment=payment,
+                    key=note.key,
+                    summary=note.summary,
+                    payment=note.payment,
+                    amount=note.amount,
                 )
             if self._crm_queue:
                 req = self._crm_queue.pop(0).model_copy(update={"recording": self._rec()})

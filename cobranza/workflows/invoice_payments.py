@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from cobranza.domain.lifecycle import Lifecycle, PaymentOutcome
     from cobranza.domain.views import CollectionInput
     from cobranza.workflows.autopay import AutopayDesk
+    from cobranza.workflows.invoice_effects import ErpNote
 
 
 class PaymentSignals:
@@ -21,7 +22,7 @@ class PaymentSignals:
 
     _input: CollectionInput
     _life: Lifecycle
-    _erp_queue: list[tuple[str, PaymentReceived]]
+    _erp_queue: list[ErpNote]
 
     # Declared for the type checker only: at run time a stub could shadow the real method
     # that a later base of InvoiceCollectionWorkflow supplies (SupportActions._task, say).
@@ -50,7 +51,7 @@ class PaymentSignals:
         outcome = self._life.apply_payment(payment, self._event_time(payment.received_at))
         if outcome in (PaymentOutcome.DUPLICATE, PaymentOutcome.IGNORED_CLOSED):
             return
-        self._erp_queue.append((payment.payment_id, payment))
+        self._erp_queue.append(ErpNote.of_payment(payment))
         self._wake()
 
     @workflow.signal

@@ -28,6 +28,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from cobranza.domain.lifecycle import Lifecycle
     from cobranza.domain.views import CollectionInput, InvoiceView
+    from cobranza.workflows.invoice_effects import ErpNote
+
+
+# Lifecycles from before it told the ERP nothing of a dispute's credit note.
+CREDIT_NOTE_PATCH = "erp-credit-note"
 
 
 class SupportActions:
@@ -36,6 +41,7 @@ class SupportActions:
     _input: CollectionInput
     _life: Lifecycle
     _crm_queue: list[CrmTaskRequest]
+    _erp_queue: list[ErpNote]
 
     def _now(self) -> datetime:
         raise NotImplementedError
@@ -89,6 +95,17 @@ class SupportActions:
 
     def _resolve(self, req: DisputeResolution) -> None:
         self._life.resolve_dispute(req, self._now())
+        if req.credit is not None and workflow.patched(CREDIT_NOTE_PATCH):
+            # The ERP keeps the invoice's books: it hears of the credit as it hears of a
+            # payment. Credits only add up, so their running total names each one.
+            self._erp_queue.append(
+                ErpNote(
+                    "credit_note",
+                    f"credit-note-{self._life.state.credited_minor}",
+                    f"Post credit note {req.credit} ({req.reason}) to the ERP",
+                    req.credit,
+                )
+            )
 
     def _cancel(self, req: CancelRequest) -> None:
         self._life.close(

@@ -1,6 +1,6 @@
 """Records workflow histories of chosen scenarios for the replay tests (run by hand, then commit).
 
-    .venv/bin/python tests/replay/record_histories.py
+    .venv/bin/python tests/replay/record_histories.py [SCENARIO ...]   # default: every one
 
 Re-record only on purpose: a committed history is what running lifecycles look like, and the
 replay test exists to prove that new code still replays it (use workflow.patched() otherwise).
@@ -9,6 +9,7 @@ replay test exists to prove that new code still replays it (use workflow.patched
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,15 +22,23 @@ from cobranza.starter.stack import local_stack
 
 HERE = Path(__file__).resolve().parent
 # Scenario, and whether its messages go through the customer's contact gate.
-SCENARIOS = [("L-03", False), ("L-08", False), ("L-09-against", False), ("C-consolidation", True)]
+SCENARIOS = [
+    ("L-03", False),
+    ("L-08", False),
+    ("L-09-against", False),
+    ("L-09-credit", False),
+    ("C-consolidation", True),
+]
 # Part of each file name: histories recorded by older code stay and keep being replayed.
-TAG = "gate"
+TAG = "credit-note"
 
 
-async def main() -> None:
+async def main(chosen: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with local_stack(temporal_db=None, database_url=f"sqlite:///{tmp}/store.db") as stack:
             for name, gated in SCENARIOS:
+                if chosen and name not in chosen:
+                    continue
                 sim = load_scenario(HERE.parent / "scenarios" / f"{name}.yaml")
                 assert not sim.errors, sim.errors
                 policy = sim.policy or read_policy(DEFAULT_POLICY)
@@ -43,4 +52,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -126,7 +126,8 @@ def collect(stack: Stack, result: SimulationRun) -> dict[str, Outcome]:
     for run in result.invoices:
         wf = run.invoice.workflow_id
         # Every effect's key starts with the workflow id: "<workflow id>:<step>".
-        message_prefix = message_id_for(f"{wf}:").removesuffix(f"@{MESSAGE_ID_DOMAIN}>")
+        own = f"{wf}:"  # (INV-9B's workflow id starts with INV-9's)
+        message_prefix = message_id_for(own).removesuffix(f"@{MESSAGE_ID_DOMAIN}>")
         messages = [
             m
             for m in stack.store.messages(tenant=run.invoice.tenant)
@@ -137,9 +138,9 @@ def collect(stack: Stack, result: SimulationRun) -> dict[str, Outcome]:
             handle=stack.env.client.get_workflow_handle(wf),
             emails=[e for e in stack.sandbox.messages() if e.message_id.startswith(message_prefix)],
             messages=messages,
-            tasks=[t for t in stack.sandbox.tasks() if (t.idempotency_key or "").startswith(wf)],
+            tasks=[t for t in stack.sandbox.tasks() if (t.idempotency_key or "").startswith(own)],
             postings=[
-                p for p in stack.sandbox.postings() if (p.idempotency_key or "").startswith(wf)
+                p for p in stack.sandbox.postings() if (p.idempotency_key or "").startswith(own)
             ],
             payments=stack.store.count_payments(workflow_id=wf),
         )
@@ -425,14 +426,16 @@ async def test_L09_dispute_resolved_by_a_credit_note(cases: dict[str, asyncio.Ta
         assert "$2.000.000,00 pendiente" in text and "3.200.000" not in text, message.template
     assert inv.run.view.credited == "1200000.00"
     assert inv.run.view.paid == "2000000.00"
-    # The ERP hears of the payment that closed it, and that nothing is outstanding.
-    [posting] = inv.postings
-    assert (posting.kind, posting.status, posting.payment_id) == (
-        "payment",
-        InvoiceStatus.PAID,
-        "P-L09-1",
-    )
-    assert posting.outstanding.is_zero()
+    # The ERP hears of the credit note as of a payment: each once, with what is left.
+    assert [(p.kind, p.status, str(p.amount), str(p.outstanding)) for p in inv.postings] == [
+        ("credit_note", InvoiceStatus.OVERDUE, "1200000.00 COP", "2000000.00 COP"),
+        ("payment", InvoiceStatus.PAID, "2000000.00 COP", "0.00 COP"),
+    ]
+    # Credited in full, INV-9B is settled: the credit note is what the ERP hears.
+    whole = c["INV-9B"]
+    assert [(p.kind, p.status, str(p.outstanding)) for p in whole.postings] == [
+        ("credit_note", InvoiceStatus.PAID, "0.00 COP")
+    ]
     assert await execution_status(inv) == WorkflowExecutionStatus.COMPLETED
 
 
