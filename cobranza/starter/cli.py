@@ -38,12 +38,14 @@ from cobranza.starter.shutdown import Stopped, until_signalled
 from cobranza.starter.simulate import PolicyChooser, SimulationRun, Simulator
 from cobranza.starter.simulation_input import SimulationInput
 from cobranza.starter.stack import STATE_DIR, local_stack
+from cobranza.starter.store_cli import register as register_store_commands
 from cobranza.starter.subscription_cli import register as register_subscription_commands
 from cobranza.starter.temporal_connect import TemporalUnreachable, connect_named
 from cobranza.starter.up_cli import register as register_up_command
 from cobranza.store.report_request import whole_second_after
 from cobranza.store.report_views import emit_report
 from cobranza.store.reports import build_report
+from cobranza.store.schema_upgrade import StoreOutOfDate
 from cobranza.store.store import Store
 from cobranza.worker import TASK_QUEUE, Endpoints, run_worker
 
@@ -60,6 +62,7 @@ register_report_command(app)
 register_subscription_commands(app)
 register_payer_commands(app)
 register_up_command(app)
+register_store_commands(app)
 err = Console(stderr=True)
 out = stdout_console()
 
@@ -319,11 +322,16 @@ async def _worker(
         store.dispose()
 
 
-def main() -> None:  # pragma: no cover - console entry point
+def main() -> None:
+    """The `cobranza` command: a store of an earlier version it cannot upgrade is named, not a
+    traceback (commands that report it themselves, such as reconcile --json, do so first)."""
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except StoreOutOfDate as exc:
+        print(exc, file=sys.stderr)  # one line, as the user may grep it
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m cobranza.starter.cli`

@@ -35,7 +35,8 @@ from cobranza.starter.exceptions_cli import exceptions_app
 from cobranza.starter.money_in_cli import DatabaseUrl, TemporalAddress
 from cobranza.starter.store_snapshot import read_only_store, store_label
 from cobranza.starter.temporal_connect import TemporalUnreachable, connect_named
-from cobranza.store.store import Store, StoreOutOfDate
+from cobranza.store.schema_upgrade import StoreOutOfDate
+from cobranza.store.store import Store
 
 # What --format accepts: the readers' names, and the names banks and standards use for them.
 FORMAT_NAMES = ("camt", "mt940", "bai2", "ofx", "cnab240", "cnab400", "spei_cep", "cfdi", "csv")
@@ -286,7 +287,7 @@ def _match_and_post(
     """Match, post and queue; exits 1, having written nothing, if Temporal cannot be reached."""
     try:
         return asyncio.run(_reconcile(statement, tenant, database_url, address, crm_url))
-    except TemporalUnreachable as exc:
+    except (TemporalUnreachable, StoreOutOfDate) as exc:
         _fail(str(exc), json_output, code=1)
 
 

@@ -20,7 +20,7 @@ from cobranza.store.report_request import (
     report_for,
 )
 from cobranza.store.report_views import emit_report
-from cobranza.store.store import StoreOutOfDate
+from cobranza.store.schema_upgrade import StoreOutOfDate
 from cobranza.store.tables import InvoiceRow
 
 

@@ -13,7 +13,8 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
 from cobranza.store.engine import make_engine, resolve_url
-from cobranza.store.store import Store, StoreOutOfDate, add_missing_columns, missing_columns
+from cobranza.store.schema_upgrade import add_missing_columns, refuse_if_out_of_date
+from cobranza.store.store import Store
 from cobranza.store.tables import STORE_TABLES
 
 
@@ -70,7 +71,7 @@ def read_only_store(url: str | None) -> Iterator[Store | None]:
         store = Store(create_engine("sqlite://", creator=lambda: copy, poolclass=StaticPool))
         try:
             add_missing_columns(store.engine, list(STORE_TABLES), label=str(path.resolve()))
-        except StoreOutOfDate:
+        except BaseException:
             store.dispose()
             raise
     try:
@@ -93,14 +94,9 @@ def _server_read_only(url: str | None) -> Store:
                 stand_in._prefixes = ["TEMPORARY"]
                 stand_in.create(conn)
         conn.exec_driver_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-    missing = missing_columns(engine, list(STORE_TABLES))
-    if missing:
+    try:
+        refuse_if_out_of_date(engine, list(STORE_TABLES), nullable_ok=False)
+    except BaseException:
         engine.dispose()
-        named = ", ".join(f"{table.name}.{column.name}" for table, column in missing)
-        shown = engine.url.render_as_string(hide_password=True)
-        raise StoreOutOfDate(
-            f"store: {shown} was written by an earlier version and lacks {named}; a dry run "
-            "or a report writes nothing: run `cobranza reconcile` without --dry-run, or "
-            "`cobranza up`, once to add them"
-        )
+        raise
     return Store(engine)

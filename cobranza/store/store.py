@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Column, Engine, Table, delete, func, inspect, text, update
+from sqlalchemy import Engine, Table, delete, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -17,6 +17,7 @@ from cobranza.domain.effects import ContactEvidence, InvoiceSnapshot, Recording,
 from cobranza.domain.invoice import PaymentReceived
 from cobranza.domain.money import Money
 from cobranza.store.engine import WRITE_OPTION, make_engine
+from cobranza.store.schema_upgrade import add_missing_columns, refuse_if_out_of_date
 from cobranza.store.tables import (
     STORE_TABLES,
     CrmTaskRow,
@@ -58,9 +59,13 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def create_all(self) -> None:
+    def create_all(self) -> list[str]:
+        """Create the tables missing and add the columns a store written by an earlier version
+        lacks (returned as `table.column`); one lacking a required column is refused
+        (StoreOutOfDate) before anything is changed."""
+        refuse_if_out_of_date(self.engine, list(STORE_TABLES), nullable_ok=True)
         SQLModel.metadata.create_all(self.engine, tables=list(STORE_TABLES))
-        add_missing_columns(self.engine, list(STORE_TABLES))
+        return add_missing_columns(self.engine, list(STORE_TABLES))
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -406,44 +411,3 @@ def _equal(model: type[SQLModel], **values: str | None) -> list[ColumnElement[bo
 
 def _snapshot(row: InvoiceRow) -> InvoiceSnapshot:
     return InvoiceSnapshot.model_validate(row.model_dump())
-
-
-class StoreOutOfDate(RuntimeError):
-    """A store written by an earlier version lacks columns this one reads."""
-
-
-def missing_columns(engine: Engine, tables: Sequence[Table]) -> list[tuple[Table, Column[Any]]]:
-    """The columns of `tables` the database's tables of those names lack (a table it lacks
-    altogether is not counted: creating it is create_all's work)."""
-    inspector = inspect(engine)
-    missing = []
-    for table in tables:
-        if not inspector.has_table(table.name):
-            continue
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        missing += [(table, column) for column in table.columns if column.name not in present]
-    return missing
-
-
-def add_missing_columns(
-    engine: Engine, tables: Sequence[Table], *, label: str | None = None
-) -> list[str]:
-    """Bring a store made by an earlier version up to date: add its tables' new columns.
-
-    Only nullable columns are added (old rows get NULL); a new required column cannot be
-    invented for old rows, so that stops, before any is added, with the store (`label`, else
-    the engine's URL), table and column named. Returns the `table.column` names added.
-    """
-    missing = missing_columns(engine, tables)
-    for table, column in missing:
-        if not column.nullable:
-            shown = label or engine.url.render_as_string(hide_password=True)
-            raise StoreOutOfDate(
-                f"store {shown}: table {table.name!r} has no column "
-                f"{column.name!r}, which is required: migrate or start a new store"
-            )
-    with engine.begin() as conn:
-        for table, column in missing:
-            kind = column.type.compile(dialect=engine.dialect)
-            conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
-    return [f"{table.name}.{column.name}" for table, column in missing]

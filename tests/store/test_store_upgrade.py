@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from cobranza.store.store import Store, add_missing_columns
+from cobranza.store.schema_upgrade import add_missing_columns
+from cobranza.store.store import Store
 from cobranza.store.tables import STORE_TABLES
 
 OLD_MESSAGES = """
