@@ -41,6 +41,7 @@ from cobranza.starter.stack import STATE_DIR, local_stack
 from cobranza.starter.store_cli import register as register_store_commands
 from cobranza.starter.subscription_cli import register as register_subscription_commands
 from cobranza.starter.temporal_connect import TemporalUnreachable, connect_named
+from cobranza.starter.temporal_env import DevServerFailed
 from cobranza.starter.up_cli import register as register_up_command
 from cobranza.store.report_request import whole_second_after
 from cobranza.store.report_views import emit_report
@@ -329,8 +330,8 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
-    except StoreOutOfDate as exc:
-        print(exc, file=sys.stderr)  # one line, as the user may grep it
+    except (StoreOutOfDate, DevServerFailed) as exc:
+        print(exc, file=sys.stderr)  # the reason, not a traceback
         sys.exit(1)
 
 

