@@ -163,7 +163,7 @@ class CrmTaskRow(SQLModel, table=True):
 
 
 class ErpPostingRow(SQLModel, table=True):
-    """An invoice status or payment posted to the ERP, once per idempotency key."""
+    """An invoice status, payment or credit note posted to the ERP, once per idempotency key."""
 
     __tablename__ = "erp_postings"
 

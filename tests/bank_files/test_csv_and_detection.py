@@ -94,6 +94,32 @@ def test_read_statement_dispatches_and_refuses_the_unknown(tmp_path: Path) -> No
         read_statement(FIXTURES / "csv/bank_export_es.csv")
 
 
+@pytest.mark.parametrize(
+    ("content", "line", "shown"),
+    [
+        ("hello there\n".encode("utf-16"), 1, "'hello there'"),  # as detection decodes it
+        (b"\xef\xbb\xbfhello there\n", 1, "'hello there'"),  # the UTF-8 mark is not text
+    ],
+)
+def test_an_unrecognised_file_is_shown_as_its_text(
+    tmp_path: Path, content: bytes, line: int, shown: str
+) -> None:
+    unknown = tmp_path / "notes.txt"
+    unknown.write_bytes(content)
+    with pytest.raises(StatementFileError) as refused:
+        read_statement(unknown)
+    assert refused.value.line == line
+    assert refused.value.reason.startswith(f"unrecognised format: the file starts {shown}, as")
+
+
+def test_a_file_of_blank_lines_is_called_so(tmp_path: Path) -> None:
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n  \n\t\n")
+    with pytest.raises(StatementFileError) as refused:
+        read_statement(blank)
+    assert str(refused.value) == "blank.txt: only blank lines: no statement in it"
+
+
 def latin1_export(tmp_path: Path) -> Path:
     return copy_with(
         tmp_path, "csv/bank_export_es.csv", "Distribuidora Lopez", "Distribuidora López"

@@ -125,14 +125,17 @@ def _head(path: Path) -> bytes:
         raise StatementFileError(path.name, None, f"cannot read the file: {exc}") from exc
 
 
-def _first_text(path: Path) -> tuple[int, str]:
-    """The number of the file's first line that is not blank (detection looked there first),
-    and the start of that line as text, for a refusal to show."""
-    head = path.read_bytes()[:8192].decode("utf-8", errors="replace")
-    for number, line in enumerate(head.splitlines(), start=1):
+def _unrecognised(path: Path, known: str) -> StatementFileError:
+    """The refusal of a file no reader claims: where its text starts and how (detection looked
+    there first), read as detection reads it: UTF-16 by its mark, else UTF-8, a mark dropped."""
+    with path.open("rb") as file:
+        head = file.read(8192)
+    text = head.decode("utf-16" if has_utf16_bom(head) else "utf-8-sig", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            return number, line.strip()[:24]
-    return 1, ""
+            reason = f"unrecognised format: the file starts {line.strip()[:24]!r}, as none of "
+            return StatementFileError(path.name, number, f"{reason}{known} does")
+    return StatementFileError(path.name, None, "only blank lines: no statement in it")
 
 
 def read_statement(
@@ -160,9 +163,7 @@ def read_statement(
         if chosen:
             reason = f"format {chosen!r} is not one of {known}"
             raise StatementFileError(path.name, None, reason)
-        line, start = _first_text(path)
-        reason = f"unrecognised format: the file starts {start!r}, as none of {known} does"
-        raise StatementFileError(path.name, line, reason)
+        raise _unrecognised(path, known)
     if has_utf16_bom(head) and chosen not in _READ_AS_UTF16:
         reason = (
             f"UTF-16 text (the file starts with its byte order mark): {chosen} files are read "
