@@ -431,6 +431,13 @@ async def test_L09_dispute_resolved_by_a_credit_note(cases: dict[str, asyncio.Ta
         ("credit_note", InvoiceStatus.OVERDUE, "1200000.00 COP", "2000000.00 COP"),
         ("payment", InvoiceStatus.PAID, "2000000.00 COP", "0.00 COP"),
     ]
+    # Two credit notes on one invoice are two postings, each with what it left.
+    twice = c["INV-9C"]
+    assert [(p.kind, str(p.amount), str(p.outstanding)) for p in twice.postings] == [
+        ("credit_note", "100000.00 COP", "800000.00 COP"),
+        ("credit_note", "200000.00 COP", "600000.00 COP"),
+        ("payment", "600000.00 COP", "0.00 COP"),
+    ]
     # Credited in full, INV-9B is settled: the credit note is what the ERP hears.
     whole = c["INV-9B"]
     assert [(p.kind, p.status, str(p.outstanding)) for p in whole.postings] == [
