@@ -73,17 +73,25 @@ def log_text(log: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in (log, log.with_suffix(".err")))
 
 
-@pytest.fixture
-def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
-    """`cobranza up` on free ports in a fresh directory; whatever is left is killed after."""
-    port, ui_port, sandbox_port, smtp_port = free_ports(4)
-    log = tmp_path / "up.log"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"}
+def up_command(
+    where: Path, port: int, ui_port: int, sandbox_port: int, smtp_port: int
+) -> tuple[list[str], dict[str, str]]:
+    """`cobranza up` on these ports, with its store in `where`: (command, environment)."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{where / 'store.db'}"}
     command = [
         sys.executable, "-m", "cobranza.starter.cli", "up",
         "--port", str(port), "--ui-port", str(ui_port),
         "--sandbox-port", str(sandbox_port), "--smtp-port", str(smtp_port),
     ]  # fmt: skip
+    return command, env
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
+    """`cobranza up` on free ports in a fresh directory; whatever is left is killed after."""
+    port, *others = free_ports(4)
+    log = tmp_path / "up.log"
+    command, env = up_command(tmp_path, port, *others)
     with log.open("wb") as out, log.with_suffix(".err").open("wb") as err:
         process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=err)
     left: list[int] = []
@@ -165,16 +173,11 @@ def test_sigterm_mid_simulation_shuts_everything_down_and_exits_143(tmp_path: Pa
 
 def test_a_dev_server_that_cannot_start_says_why_without_a_traceback(tmp_path: Path) -> None:
     """Its log goes to a file: when it fails to start, the file's last lines say why."""
-    port, ui_port, sandbox_port, smtp_port = free_ports(4)
+    port, *others = free_ports(4)
     taken = socket.socket()
     taken.bind(("127.0.0.1", port))
     taken.listen()
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"}
-    command = [
-        sys.executable, "-m", "cobranza.starter.cli", "up",
-        "--port", str(port), "--ui-port", str(ui_port),
-        "--sandbox-port", str(sandbox_port), "--smtp-port", str(smtp_port),
-    ]  # fmt: skip
+    command, env = up_command(tmp_path, port, *others)
     try:
         done = subprocess.run(
             command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=DEADLINE_S
