@@ -68,12 +68,14 @@ class Recording(BaseModel):
 
 
 class LineItem(BaseModel):
-    """One invoice listed in a message: its own outstanding amount and what was received."""
+    """One invoice listed in a message: its own outstanding amount, what was received and what
+    credit notes took off it."""
 
     invoice_id: str
     amount: Money
     outstanding: Money
     paid: Money
+    credited: Money | None = None  # None: no credit note (or a message asked for before them)
     due_on: date
     days_overdue: int = 0
     payment_link: str | None = None

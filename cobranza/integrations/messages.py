@@ -217,6 +217,7 @@ def _item_view(
         "amount": item.amount.format(locale),
         "paid": item.paid.format(locale),
         "has_paid": item.paid.is_positive(),
+        "credited": item.credited.format(locale) if item.credited is not None else None,
         "outstanding": item.outstanding.format(locale),
         "due_on": format_date(item.due_on, format="long", locale=locale),
         "days_overdue": item.days_overdue,

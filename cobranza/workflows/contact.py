@@ -147,6 +147,7 @@ class ContactDesk:
             amount=inv.amount,
             outstanding=life.outstanding,
             paid=life.money(life.state.paid_minor),
+            credited=life.money(life.state.credited_minor) if life.state.credited_minor else None,
             due_on=inv.due_on,
             days_overdue=inv.days_overdue_at(self._now()),
             payment_link=life.state.payment_link,

@@ -423,7 +423,12 @@ async def test_L09_dispute_resolved_by_a_credit_note(cases: dict[str, asyncio.Ta
     assert [m.template for m in after] == ["overdue_firm", "final_notice"]
     for message in after:
         text = inv.email_with(message.template).text or ""
-        assert "$2.000.000,00 pendiente" in text and "3.200.000" not in text, message.template
+        assert "$2.000.000,00 pendiente" in text, message.template
+        assert "$1.200.000,00 descontado por nota de crédito" in text, message.template
+        html = inv.email_with(message.template).html or ""
+        assert "Nota de crédito: $1.200.000,00 descontado de esta factura" in html
+    before = inv.email_with("due_today").text or ""
+    assert "nota de crédito" not in before and "$3.200.000,00 pendiente" in before
     assert inv.run.view.credited == "1200000.00"
     assert inv.run.view.paid == "2000000.00"
     # The ERP hears of the credit note as of a payment: each once, with what is left.
