@@ -13,7 +13,11 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
 from cobranza.store.engine import make_engine, resolve_url
-from cobranza.store.schema_upgrade import add_missing_columns, refuse_if_out_of_date
+from cobranza.store.schema_upgrade import (
+    add_missing_columns,
+    missing_columns,
+    refuse_if_out_of_date,
+)
 from cobranza.store.store import Store
 from cobranza.store.tables import STORE_TABLES
 
@@ -95,7 +99,7 @@ def _server_read_only(url: str | None) -> Store:
                 stand_in.create(conn)
         conn.exec_driver_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
     try:
-        refuse_if_out_of_date(engine, list(STORE_TABLES), nullable_ok=False)
+        refuse_if_out_of_date(engine, missing_columns(engine, STORE_TABLES), nullable_ok=False)
     except BaseException:
         engine.dispose()
         raise

@@ -22,6 +22,7 @@ from cobranza.store.report_model import (
 )
 from cobranza.store.report_views import print_report, write_report_html, write_report_json
 from cobranza.store.store import Store
+from cobranza.store.tables import TimelineRow
 
 __all__ = [
     "AgingBuckets",
@@ -177,9 +178,8 @@ def _country_figures(invoices: list[InvoiceSnapshot]) -> dict[str, CountryFigure
 def _with_contacts(
     figures: dict[str, CountryFigures],
     invoices: list[InvoiceSnapshot],
-    store: Store,
+    timeline: list[TimelineRow],
     as_of: datetime,
-    tenant: str | None,
 ) -> dict[str, CountryFigures]:
     """Messages per country from the evidence log: sent, deferred by the law, and by which rule."""
     country_of = {snap.workflow_id: snap.country for snap in invoices}
@@ -188,7 +188,7 @@ def _with_contacts(
     by_rule: dict[str, Counter[str]] = defaultdict(Counter)
     rows = [
         row
-        for row in store.timeline(tenant=tenant)
+        for row in timeline
         if row.kind == TimelineKind.MESSAGE.value
         and row.at <= as_of
         and row.workflow_id in country_of
@@ -240,21 +240,19 @@ def _reminders(store: Store, as_of: datetime, tenant: str | None) -> dict[str, d
     return {step: dict(sorted(by_channel.items())) for step, by_channel in sorted(counts.items())}
 
 
-def _escalations(store: Store, as_of: datetime, tenant: str | None) -> dict[int, int]:
+def _escalations(timeline: list[TimelineRow], as_of: datetime) -> dict[int, int]:
     levels: Counter[int] = Counter()
-    for row in store.timeline(tenant=tenant):
+    for row in timeline:
         if row.kind == TimelineKind.ESCALATION.value and row.at <= as_of and "level" in row.details:
             levels[int(row.details["level"])] += 1
     return dict(sorted(levels.items()))
 
 
-def _disputes(
-    store: Store, as_of: datetime, tenant: str | None, invoices: set[str]
-) -> DisputeFigures:
+def _disputes(timeline: list[TimelineRow], as_of: datetime, invoices: set[str]) -> DisputeFigures:
     """What the invoices' timelines say of disputes up to as_of."""
     opened: Counter[str] = Counter()
     resolved: Counter[str] = Counter()
-    for row in store.timeline(tenant=tenant):
+    for row in timeline:
         if row.kind != TimelineKind.DISPUTE.value or row.at > as_of:
             continue
         if row.workflow_id not in invoices:
@@ -287,6 +285,7 @@ def build_report(store: Store, as_of: datetime, tenant: str | None = None) -> Co
         for field in ("invoiced", "collected", "credited", "outstanding", "written_off", "overpaid")
     }
     outcomes: Counter[str] = Counter()
+    timeline = store.timeline(tenant=tenant)  # read once: messages, escalations, disputes
     for snap in invoices:
         split = split_amount(snap)
         sums["invoiced"][snap.currency] += snap.amount_minor
@@ -305,13 +304,13 @@ def build_report(store: Store, as_of: datetime, tenant: str | None = None) -> Co
         amount_written_off=_texts(sums["written_off"]),
         amount_overpaid=_texts(sums["overpaid"]),
         outcomes=Outcomes(**outcomes),
-        disputes=_disputes(store, as_of, tenant, {s.workflow_id for s in invoices}),
+        disputes=_disputes(timeline, as_of, {s.workflow_id for s in invoices}),
         reminders_by_step_and_channel=_reminders(store, as_of, tenant),
-        escalations_by_level=_escalations(store, as_of, tenant),
+        escalations_by_level=_escalations(timeline, as_of),
         dso_days=dso_by_currency(invoices),
         average_days_late=average_days_late(invoices),
         aging=_aging(invoices, as_of),
-        by_country=_with_contacts(_country_figures(invoices), invoices, store, as_of, tenant),
+        by_country=_with_contacts(_country_figures(invoices), invoices, timeline, as_of),
         autopay=autopay_recovery(store, as_of, tenant),
         money_in=money_in_report(store, as_of, tenant),
     )

@@ -17,11 +17,14 @@ from sqlalchemy import Column, Engine, Table, inspect, text
 UPGRADE_COMMAND = "cobranza store upgrade"
 
 
+Missing = list[tuple[Table, Column[Any]]]  # (table, column) the database's table lacks
+
+
 class StoreOutOfDate(RuntimeError):
     """A store written by an earlier version lacks columns this one reads."""
 
 
-def missing_columns(engine: Engine, tables: Sequence[Table]) -> list[tuple[Table, Column[Any]]]:
+def missing_columns(engine: Engine, tables: Sequence[Table]) -> Missing:
     """The columns of `tables` the database's tables of those names lack (a table it lacks
     altogether is not counted: creating it is create_all's work)."""
     inspector = inspect(engine)
@@ -35,12 +38,11 @@ def missing_columns(engine: Engine, tables: Sequence[Table]) -> list[tuple[Table
 
 
 def refuse_if_out_of_date(
-    engine: Engine, tables: Sequence[Table], *, nullable_ok: bool, label: str | None = None
+    engine: Engine, missing: Missing, *, nullable_ok: bool, label: str | None = None
 ) -> None:
     """Raise StoreOutOfDate naming the store (`label`, else the engine's URL) and what it
-    lacks: a required column always, nullable ones too unless `nullable_ok` (they can be
-    added in place)."""
-    missing = missing_columns(engine, tables)
+    lacks (`missing_columns`): a required column always, nullable ones too unless
+    `nullable_ok` (they can be added in place)."""
     shown = label or _shown(engine)
     for table, column in missing:
         if not column.nullable:
@@ -70,8 +72,13 @@ def add_missing_columns(
 ) -> list[str]:
     """Add the nullable columns `tables` lack, after refusing (before any is added) a store
     lacking a required one. Returns the `table.column` names added."""
-    refuse_if_out_of_date(engine, tables, nullable_ok=True, label=label)
     missing = missing_columns(engine, tables)
+    refuse_if_out_of_date(engine, missing, nullable_ok=True, label=label)
+    return add_columns(engine, missing)
+
+
+def add_columns(engine: Engine, missing: Missing) -> list[str]:
+    """Add these (nullable) columns; their `table.column` names."""
     with engine.begin() as conn:
         for table, column in missing:
             kind = column.type.compile(dialect=engine.dialect)

@@ -17,7 +17,7 @@ from cobranza.domain.effects import ContactEvidence, InvoiceSnapshot, Recording,
 from cobranza.domain.invoice import PaymentReceived
 from cobranza.domain.money import Money
 from cobranza.store.engine import WRITE_OPTION, make_engine
-from cobranza.store.schema_upgrade import add_missing_columns, refuse_if_out_of_date
+from cobranza.store.schema_upgrade import add_columns, missing_columns, refuse_if_out_of_date
 from cobranza.store.tables import (
     STORE_TABLES,
     CrmTaskRow,
@@ -63,9 +63,10 @@ class Store:
         """Create the tables missing and add the columns a store written by an earlier version
         lacks (returned as `table.column`); one lacking a required column is refused
         (StoreOutOfDate) before anything is changed."""
-        refuse_if_out_of_date(self.engine, list(STORE_TABLES), nullable_ok=True)
+        missing = missing_columns(self.engine, STORE_TABLES)  # (of the tables there already)
+        refuse_if_out_of_date(self.engine, missing, nullable_ok=True)
         SQLModel.metadata.create_all(self.engine, tables=list(STORE_TABLES))
-        return add_missing_columns(self.engine, list(STORE_TABLES))
+        return add_columns(self.engine, missing)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -136,7 +136,7 @@ class InvoiceEffects:
             customer_id=inv.customer.customer_id,
             kind=kind,
             status=status,
-            amount=amount if amount is not None else payment.amount if payment else None,
+            amount=amount,
             payment_id=payment.payment_id if payment else None,
             payment=payment,
             outstanding=life.outstanding,
